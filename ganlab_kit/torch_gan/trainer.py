@@ -1,0 +1,391 @@
+"""The classic GAN training loop (Goodfellow et al., 2014, Algorithm 1), instrumented.
+
+One training step::
+
+    for k discriminator steps:        # maximise log D(x) + log(1 - D(G(z)))
+        x <- a batch of real images, z <- noise
+        update D on x (target "real") and G(z).detach() (target "fake")
+    update G on D(G(z)) (target "real")  # non-saturating: maximise log D(G(z))
+
+The trainer records a :class:`History` of every step, takes fixed-noise sample
+snapshots, calls callbacks (dashboards, loggers), saves and loads checkpoints,
+and can run a student's own ``train_discriminator`` / ``train_generator``
+functions in place of its built-in steps.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from ..config import GradingBudget, TrainConfig
+from ..data import ImageDataset
+from .losses import LabelTricks, discriminator_loss, generator_loss
+
+__all__ = ["Trainer", "History", "Callback", "seed_everything", "load_generator"]
+
+DiscriminatorStep = Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor], float]
+GeneratorStep = Callable[..., float]
+
+#: Metrics recorded for every step, in this order.
+METRICS = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake",
+           "d_grad_norm", "g_grad_norm", "examples_per_sec")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generator (weights, dropout) for a reproducible run."""
+    torch.manual_seed(seed)
+
+
+@dataclass
+class History:
+    """Per-step metrics of a training run; ``history.d_loss[i]`` belongs to ``history.step[i]``."""
+
+    step: List[int] = field(default_factory=list)
+    d_loss: List[float] = field(default_factory=list)       # discriminator loss
+    g_loss: List[float] = field(default_factory=list)       # generator loss
+    d_acc_real: List[float] = field(default_factory=list)   # share of real images D calls real
+    d_acc_fake: List[float] = field(default_factory=list)   # share of fakes D calls fake
+    d_real: List[float] = field(default_factory=list)       # mean D(x)
+    d_fake: List[float] = field(default_factory=list)       # mean D(G(z))
+    d_grad_norm: List[float] = field(default_factory=list)  # L2 norm of D's gradient
+    g_grad_norm: List[float] = field(default_factory=list)  # L2 norm of G's gradient
+    examples_per_sec: List[float] = field(default_factory=list)  # real images per second
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def append(self, step: int, record: Dict[str, float]) -> None:
+        self.step.append(step)
+        for name in METRICS:
+            getattr(self, name).append(float(record.get(name, math.nan)))
+
+    def last(self) -> Dict[str, float]:
+        """The most recent record as a dict (empty before the first step)."""
+        if not self.step:
+            return {}
+        return {"step": self.step[-1], **{name: getattr(self, name)[-1] for name in METRICS}}
+
+    def to_dict(self) -> Dict[str, list]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, list]) -> "History":
+        return cls(**{key: list(value) for key, value in data.items() if key in cls.__dataclass_fields__})
+
+    def save_json(self, path: Union[str, os.PathLike]) -> None:
+        Path(path).write_text(json.dumps(self.to_dict()))
+
+
+class Callback:
+    """Hooks the trainer calls; dashboards and loggers subclass this."""
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        """Before the first step of a ``fit`` call."""
+
+    def on_step_end(self, trainer: "Trainer", record: Dict[str, float]) -> None:
+        """After every step; ``record`` holds ``step`` and the :data:`METRICS`."""
+
+    def on_snapshot(self, trainer: "Trainer", step: int, images: torch.Tensor) -> None:
+        """After a fixed-noise snapshot, ``images`` ``(n_fixed, C, H, W)`` in [-1, 1]."""
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        """After the last step (also after a stop)."""
+
+
+def _grad_norm(module: nn.Module) -> float:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+def _as_probability(output: torch.Tensor, from_logits: bool) -> torch.Tensor:
+    return torch.sigmoid(output) if from_logits else output
+
+
+def load_generator(generator: nn.Module, path: Union[str, os.PathLike]) -> nn.Module:
+    """Load weights into ``generator`` from a kit checkpoint or a bare ``state_dict`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no generator checkpoint at {path}; train first and save it with "
+            f"torch.save(generator.state_dict(), {str(path)!r})"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and "generator" in state:
+        state = state["generator"]
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"{path} does not fit this generator's architecture ({error}). Was it saved "
+            "from a different Generator class? Retrain and save it again."
+        ) from error
+    return generator
+
+
+class Trainer:
+    """Trains a generator against a discriminator on an image data set.
+
+    Args:
+        generator: maps noise ``(B, latent_dim)`` to images ``(B, C, H, W)`` in [-1, 1].
+        discriminator: maps images to D(x) ``(B, 1)``, probabilities (or logits with
+            ``from_logits=True``).
+        data: an :class:`~ganlab_kit.data.ImageDataset` or an image tensor.
+        config: a :class:`~ganlab_kit.config.TrainConfig`; keyword overrides also work,
+            e.g. ``Trainer(g, d, data, steps=500, d_lr=1e-4)``.
+        g_optimizer, d_optimizer: optimizers to use instead of Adam from the config.
+        train_discriminator: a student's step function
+            ``(discriminator, d_optimizer, real_images, fake_images) -> loss``.
+        train_generator: a student's step function
+            ``(generator, discriminator, g_optimizer, batch_size, latent_dim) -> loss``.
+        callbacks: :class:`Callback` objects (dashboards).
+        checkpoint_path: where ``fit`` saves its checkpoint at the end, and where it
+            looks for one under nbgrader (see :class:`~ganlab_kit.config.GradingBudget`).
+    """
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module,
+                 data: Union[ImageDataset, torch.Tensor], config: Optional[TrainConfig] = None,
+                 *, g_optimizer: Optional[torch.optim.Optimizer] = None,
+                 d_optimizer: Optional[torch.optim.Optimizer] = None,
+                 train_discriminator: Optional[DiscriminatorStep] = None,
+                 train_generator: Optional[GeneratorStep] = None,
+                 callbacks: Iterable[Callback] = (),
+                 checkpoint_path: Optional[Union[str, os.PathLike]] = None,
+                 latent_dim: Optional[int] = None, from_logits: bool = False,
+                 **overrides) -> None:
+        if config is None:
+            config = TrainConfig(**overrides)
+        elif overrides:
+            config = TrainConfig(**{**config.to_dict(), **overrides})
+        self.config = config
+        self.generator = generator
+        self.discriminator = discriminator
+        if isinstance(data, torch.Tensor):
+            data = ImageDataset(data, torch.zeros(len(data), dtype=torch.int64), "tensor")
+        self.data = data
+        self.latent_dim = latent_dim or getattr(generator, "latent_dim", 100)
+        self.from_logits = from_logits
+        self.g_optimizer = g_optimizer or torch.optim.Adam(
+            generator.parameters(), lr=config.g_lr, betas=config.betas)
+        self.d_optimizer = d_optimizer or torch.optim.Adam(
+            discriminator.parameters(), lr=config.d_lr, betas=config.betas)
+        self.train_discriminator_fn = train_discriminator
+        self.train_generator_fn = train_generator
+        self.callbacks: List[Callback] = list(callbacks)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.tricks = LabelTricks(config.label_smoothing, config.label_noise, config.label_flip)
+
+        self.rng = torch.Generator()
+        if config.seed is not None:
+            self.rng.manual_seed(config.seed)
+            torch.manual_seed(config.seed)  # dropout and other global randomness
+        self.fixed_noise = torch.randn(config.n_fixed, self.latent_dim, generator=self.rng)
+        self._batches = data.batches(config.batch_size, self.rng)
+        self.history = History()
+        self.snapshots: List[tuple] = []  # (step, images (n_fixed, C, H, W))
+        self.step = 0
+        self.loaded_from_checkpoint = False
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    # ------------------------------------------------------------------ control
+    def stop(self) -> None:
+        """Ask ``fit`` to finish after the current step (safe from another thread)."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold ``fit`` before its next step until :meth:`resume` or :meth:`stop`."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def is_paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    # ------------------------------------------------------------------ steps
+    def noise(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(batch_size, self.latent_dim, generator=self.rng)
+
+    def _discriminator_step(self, real: torch.Tensor) -> Dict[str, float]:
+        """One update of D; returns its metrics and leaves the fake batch for G."""
+        fake = self.generator(self.noise(len(real)))
+        self._last_fake = fake
+        if self.train_discriminator_fn is not None:
+            d_loss = float(self.train_discriminator_fn(
+                self.discriminator, self.d_optimizer, real, fake.detach()))
+            with torch.no_grad():
+                d_real = _as_probability(self.discriminator(real), self.from_logits)
+                d_fake = _as_probability(self.discriminator(fake.detach()), self.from_logits)
+            d_grad = _grad_norm(self.discriminator) if self.config.track_grad_norm else math.nan
+        else:
+            d_real_out = self.discriminator(real)
+            d_fake_out = self.discriminator(fake.detach())
+            loss = discriminator_loss(d_real_out, d_fake_out, self.config.loss, self.tricks,
+                                      self.from_logits, self.rng)
+            self.d_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            d_grad = _grad_norm(self.discriminator) if self.config.track_grad_norm else math.nan
+            self.d_optimizer.step()
+            d_loss = loss.item()
+            d_real = _as_probability(d_real_out.detach(), self.from_logits)
+            d_fake = _as_probability(d_fake_out.detach(), self.from_logits)
+        return {
+            "d_loss": d_loss,
+            "d_acc_real": (d_real > 0.5).float().mean().item(),
+            "d_acc_fake": (d_fake <= 0.5).float().mean().item(),
+            "d_real": d_real.mean().item(),
+            "d_fake": d_fake.mean().item(),
+            "d_grad_norm": d_grad,
+        }
+
+    def _generator_step(self) -> Dict[str, float]:
+        if self.train_generator_fn is not None:
+            g_loss = float(self.train_generator_fn(
+                self.generator, self.discriminator, self.g_optimizer,
+                self.config.batch_size, self.latent_dim))
+        else:
+            # reuse the last fake batch: D(G(z)) with D just updated (as in pytorch/examples)
+            d_fake_out = self.discriminator(self._last_fake)
+            loss = generator_loss(d_fake_out, self.config.loss, self.from_logits)
+            self.g_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.g_optimizer.step()
+            g_loss = loss.item()
+        self._last_fake = None
+        g_grad = _grad_norm(self.generator) if self.config.track_grad_norm else math.nan
+        return {"g_loss": g_loss, "g_grad_norm": g_grad}
+
+    def train_step(self) -> Dict[str, float]:
+        """k discriminator updates then one generator update; returns the step's record."""
+        started = time.perf_counter()
+        for _ in range(self.config.d_steps):
+            record = self._discriminator_step(next(self._batches))
+        record.update(self._generator_step())
+        self.step += 1
+        elapsed = time.perf_counter() - started
+        record["examples_per_sec"] = self.config.batch_size * self.config.d_steps / max(elapsed, 1e-9)
+        record["step"] = self.step
+        return record
+
+    # ------------------------------------------------------------------ snapshots
+    @torch.no_grad()
+    def sample(self, noise: Optional[torch.Tensor] = None, n: int = 64) -> torch.Tensor:
+        """Images from ``noise`` (default: the fixed noise), G in eval mode: ``(n, C, H, W)``."""
+        noise = self.fixed_noise[:n] if noise is None else noise
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(noise).detach()
+        finally:
+            self.generator.train(was_training)
+
+    def snapshot(self) -> torch.Tensor:
+        images = self.sample()
+        self.snapshots.append((self.step, images))
+        for callback in self.callbacks:
+            callback.on_snapshot(self, self.step, images)
+        return images
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, steps: Optional[int] = None,
+            callbacks: Optional[Sequence[Callback]] = None) -> History:
+        """Train for ``steps`` steps (default: ``config.steps``) and return the history.
+
+        Under nbgrader (``NBGRADER_EXECUTION`` set) the grading budget applies: a saved
+        checkpoint at ``checkpoint_path`` is loaded instead of training, and without
+        one at most ``GANLAB_MAX_STEPS`` steps run.
+        """
+        steps = self.config.steps if steps is None else int(steps)
+        if callbacks:
+            self.callbacks.extend(c for c in callbacks if c not in self.callbacks)
+        budget = GradingBudget.from_environment()
+        if budget.active:
+            if self.checkpoint_path is not None and self.checkpoint_path.is_file():
+                self.load_checkpoint(self.checkpoint_path)
+                steps = 0
+            else:
+                steps = min(steps, budget.max_steps)
+        self._stop.clear()
+        self.generator.train()
+        self.discriminator.train()
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+        try:
+            every = self.config.snapshot_every
+            if every and not self.snapshots:
+                self.snapshot()
+            for _ in range(steps):
+                self._running.wait()
+                if self._stop.is_set():
+                    break
+                record = self.train_step()
+                self.history.append(self.step, record)
+                for callback in self.callbacks:
+                    callback.on_step_end(self, record)
+                if every and self.step % every == 0:
+                    self.snapshot()
+        finally:
+            for callback in self.callbacks:
+                callback.on_train_end(self)
+        if self.checkpoint_path is not None and not self.loaded_from_checkpoint:
+            self.save_checkpoint(self.checkpoint_path)
+        return self.history
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "step": self.step,
+            "history": self.history.to_dict(),
+            "config": self.config.to_dict(),
+            "fixed_noise": self.fixed_noise,
+            "rng": self.rng.get_state(),
+        }
+
+    def save_checkpoint(self, path: Union[str, os.PathLike]) -> Path:
+        """Save everything needed to resume; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)  # never leave a half-written checkpoint behind
+        return path
+
+    def load_checkpoint(self, path: Union[str, os.PathLike]) -> "Trainer":
+        """Resume from :meth:`save_checkpoint`, or load a bare generator ``state_dict``."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint at {path}")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not (isinstance(state, dict) and "generator" in state):
+            load_generator(self.generator, path)  # a bare generator state_dict
+        else:
+            self.generator.load_state_dict(state["generator"])
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.g_optimizer.load_state_dict(state["g_optimizer"])
+            self.d_optimizer.load_state_dict(state["d_optimizer"])
+            self.step = state["step"]
+            self.history = History.from_dict(state["history"])
+            self.fixed_noise = state["fixed_noise"]
+            self.rng.set_state(state["rng"])
+        self.loaded_from_checkpoint = True
+        return self
