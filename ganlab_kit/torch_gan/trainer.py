@@ -149,6 +149,9 @@ class Trainer:
         callbacks: :class:`Callback` objects (dashboards).
         checkpoint_path: where ``fit`` saves its checkpoint at the end, and where it
             looks for one under nbgrader (see :class:`~ganlab_kit.config.GradingBudget`).
+        checkpoint_contents: ``"full"`` (both networks, optimizers, history: can resume)
+            or ``"generator"`` (only ``generator.state_dict()``: small, what a lab
+            submits as ``generator.pt``).
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
@@ -159,8 +162,13 @@ class Trainer:
                  train_generator: Optional[GeneratorStep] = None,
                  callbacks: Iterable[Callback] = (),
                  checkpoint_path: Optional[Union[str, os.PathLike]] = None,
+                 checkpoint_contents: str = "full",
                  latent_dim: Optional[int] = None, from_logits: bool = False,
                  **overrides) -> None:
+        if checkpoint_contents not in ("full", "generator"):
+            raise ValueError(
+                f"checkpoint_contents must be 'full' or 'generator', got {checkpoint_contents!r}")
+        self.checkpoint_contents = checkpoint_contents
         if config is None:
             config = TrainConfig(**overrides)
         elif overrides:
@@ -362,11 +370,12 @@ class Trainer:
         }
 
     def save_checkpoint(self, path: Union[str, os.PathLike]) -> Path:
-        """Save everything needed to resume; returns the path."""
+        """Save the checkpoint (see ``checkpoint_contents``) atomically; returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
+        state = self.state_dict() if self.checkpoint_contents == "full" else self.generator.state_dict()
+        torch.save(state, tmp)
         os.replace(tmp, path)  # never leave a half-written checkpoint behind
         return path
 
