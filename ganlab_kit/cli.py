@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
+            if not error.name or not (name + ".").startswith(error.name + "."):
+                raise  # a real missing dependency inside that module
             continue  # that part of the kit is not installed in this copy
         module.register(subparsers)
     return parser

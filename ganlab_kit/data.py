@@ -19,10 +19,11 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import socket
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -93,8 +94,10 @@ class ImageDataset:
         """``(C, H, W)`` of one image."""
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
-    def subset(self, digits: Sequence[int]) -> "ImageDataset":
-        """Only the images whose label is in ``digits`` (e.g. ``[8]``: all the eights)."""
+    def subset(self, digits: Union[int, Sequence[int]]) -> "ImageDataset":
+        """Only the images whose label is in ``digits`` (e.g. ``[8]`` or ``8``: all the eights)."""
+        if isinstance(digits, (int, np.integer)):
+            digits = [int(digits)]
         wanted = torch.as_tensor(list(digits), dtype=torch.int64)
         unknown = [d for d in wanted.tolist() if not 0 <= d < len(self.classes)]
         if unknown:
@@ -140,8 +143,9 @@ def _to_dataset(pixels: np.ndarray, labels: np.ndarray, name: str,
         pixels = pixels.transpose(0, 3, 1, 2)
     images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
     images = images.div_(127.5).sub_(1.0)
-    return ImageDataset(images, torch.as_tensor(np.asarray(labels), dtype=torch.int64).flatten(),
-                        name, classes)
+    # np.array copies: arrays read with np.frombuffer are read-only, which torch warns about
+    labels = torch.from_numpy(np.array(labels, dtype=np.int64)).flatten()
+    return ImageDataset(images, labels, name, classes)
 
 
 # --------------------------------------------------------------------------- offline MNIST
@@ -223,7 +227,8 @@ _IDX_NAMES = {
 
 
 def _find_file(directory: Path, stem: str) -> Optional[Path]:
-    for candidate in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
+    dotted = stem.replace("-idx", ".idx")  # another common spelling: train-images.idx3-ubyte
+    for candidate in (stem, stem + ".gz", dotted, dotted + ".gz"):
         if (directory / candidate).is_file():
             return directory / candidate
     return None
@@ -247,38 +252,91 @@ def _cifar_from_directories(directories: Sequence[Path], split: str):
     return None
 
 
+# Sub-folders that hold one data set, in the layouts people and frameworks use.
+_SUBFOLDERS = {
+    "mnist": ("mnist", "MNIST/raw"),  # ours, torchvision's
+    "fashion-mnist": ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw"),
+    "cifar10": ("cifar10", "cifar-10-batches-py"),
+}
+
+
+def _keras_datasets_folders() -> list:
+    """Where keras.datasets caches downloads: $KERAS_HOME/datasets, else ~/.keras/datasets
+    (and /tmp/.keras/datasets, Keras' fallback when the home folder is read-only)."""
+    if os.environ.get("KERAS_HOME"):
+        return [Path(os.environ["KERAS_HOME"]) / "datasets"]
+    return [Path.home() / ".keras" / "datasets", Path("/tmp/.keras/datasets")]
+
+
 def _search_directories(name: str, data_dir: Optional[os.PathLike]) -> list:
-    """Local places to look for ``name``, most specific first."""
+    """Local folders to look for ``name`` in, most specific first.
+
+    A folder named by the user (``data_dir``, ``GANLAB_DATA``) may hold the files
+    itself or in a sub-folder named after the data set. The shared caches are only
+    searched in the sub-folders of ``name``: MNIST and Fashion-MNIST use the same
+    file names, so a cache's Fashion-MNIST must never be read as MNIST, or back.
+    """
     roots = []
     if data_dir is not None:
         roots.append(Path(data_dir))
     if os.environ.get("GANLAB_DATA"):
         roots.append(Path(os.environ["GANLAB_DATA"]))
-    sub = {"mnist": ["mnist", "MNIST/raw"], "fashion-mnist": ["fashion-mnist", "FashionMNIST/raw"],
-           "cifar10": ["cifar10", "cifar-10-batches-py"]}[name]
     found = []
     for root in roots:
+        found.extend(root / sub for sub in _SUBFOLDERS[name])
         found.append(root)
-        found.extend(root / s for s in sub)
-    keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
-    found.extend([keras_cache / "fashion-mnist", keras_cache, Path.home() / "data"])
-    found.extend(Path.home() / "data" / s for s in sub)
+    keras_sub = {"mnist": (), "fashion-mnist": ("fashion-mnist",),
+                 # Keras 3 extracts into cifar-10-batches-py-target/; Keras 2 into the folder itself
+                 "cifar10": ("cifar-10-batches-py-target", "cifar-10-batches-py")}[name]
+    for folder in _keras_datasets_folders():
+        found.extend(folder / sub for sub in keras_sub)
+    found.extend(Path.home() / "data" / sub for sub in _SUBFOLDERS[name])  # torchvision's habit
     return found
 
 
 def _keras_mnist_npz(split: str):
-    path = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
-    if not path.is_file():
+    candidates = [folder / "mnist.npz" for folder in _keras_datasets_folders()]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
         return None
     with np.load(path) as archive:
         key = "train" if split == "train" else "test"
         return archive[f"x_{key}"], archive[f"y_{key}"]
 
 
-def _framework_download(name: str, split: str):
-    """Ask keras.datasets, then torchvision, to fetch the data set (needs a network)."""
-    errors = []
+# The hosts keras.datasets and torchvision download from, probed before importing either.
+_KERAS_HOSTS = {"mnist": "storage.googleapis.com", "fashion-mnist": "storage.googleapis.com",
+                "cifar10": "www.cs.toronto.edu"}
+_TORCHVISION_HOSTS = {"mnist": "ossci-datasets.s3.amazonaws.com",
+                      "fashion-mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+                      "cifar10": "www.cs.toronto.edu"}
+
+
+def _unreachable(host: str, timeout: float = 3.0) -> Optional[str]:
+    """Why ``host`` cannot be reached on port 443 (None when it can, or behind a proxy).
+
+    Offline, this fails in milliseconds, long before importing TensorFlow would finish.
+    """
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None  # only the framework's own HTTP client knows how to use the proxy
     try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as error:
+        return f"no network: cannot connect to {host} ({error})"
+    return None
+
+
+def _framework_download(name: str, split: str):
+    """Ask keras.datasets, then torchvision, to fetch the data set (needs a network).
+
+    Returns ``(images, labels)`` arrays, or the list of reasons both failed.
+    """
+    errors = []
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        offline = _unreachable(_KERAS_HOSTS[name])
+        if offline:
+            raise ConnectionError(offline)
         from keras import datasets as keras_datasets  # imports TensorFlow or another backend
         module = {"mnist": keras_datasets.mnist, "fashion-mnist": keras_datasets.fashion_mnist,
                   "cifar10": keras_datasets.cifar10}[name]
@@ -287,6 +345,9 @@ def _framework_download(name: str, split: str):
     except Exception as error:  # ImportError, or a network error while downloading
         errors.append(f"keras.datasets: {type(error).__name__}: {error}")
     try:
+        offline = _unreachable(_TORCHVISION_HOSTS[name])
+        if offline:
+            raise ConnectionError(offline)
         import torchvision.datasets as tv  # may be absent or broken next to a CPU torch
         cls = {"mnist": tv.MNIST, "fashion-mnist": tv.FashionMNIST, "cifar10": tv.CIFAR10}[name]
         root = Path(os.environ.get("GANLAB_DATA", Path.home() / "data"))
@@ -328,7 +389,7 @@ def _load_real(name: str, split: str, data_dir: Optional[os.PathLike],
         if arrays is None and name == "mnist":
             arrays = _keras_mnist_npz(split)
     errors: Sequence[str] = []
-    if arrays is None and allow_download:
+    if arrays is None and allow_download and not os.environ.get("GANLAB_OFFLINE"):
         result = _framework_download(name, split)
         if isinstance(result, list):
             errors = result
@@ -354,7 +415,8 @@ def load_dataset(name: str = "mnist-offline", split: str = "all",
             its training split.
         digits: keep only these labels (e.g. ``[8]``).
         data_dir: a directory to search before ``GANLAB_DATA`` and the caches.
-        allow_download: let keras.datasets / torchvision try the network last.
+        allow_download: let keras.datasets / torchvision try the network last
+            (``GANLAB_OFFLINE=1`` in the environment turns this off everywhere).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")

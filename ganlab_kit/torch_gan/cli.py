@@ -1,0 +1,100 @@
+"""``ganlab train``: train a reference GAN from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register", "run_train"]
+
+
+def register(subparsers) -> None:
+    from ..config import LOSSES, TrainConfig
+    from ..data import DATASETS
+
+    defaults = TrainConfig()
+    parser = subparsers.add_parser(
+        "train", help="train a reference GAN and write samples, curves, history and a checkpoint",
+        description="Train a reference GAN on the CPU. Writes samples.png, losses.png, "
+                    "history.json and checkpoint.pt into --out.")
+    parser.add_argument("--model", default="mlp",
+                        choices=("mlp", "dcgan", "playground-fc", "playground-conv"),
+                        help="architecture (default: mlp, the labs' 100-256-512-1024-784 MLP)")
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="generator updates")
+    parser.add_argument("--out", default="runs/latest", help="output directory (created)")
+    parser.add_argument("--dataset", default="mnist-offline", choices=DATASETS,
+                        help="training data (default: the 5,000 offline digits)")
+    parser.add_argument("--digits", type=int, nargs="+", metavar="D",
+                        help="train on these digits only, e.g. --digits 8")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--g-lr", type=float, default=defaults.g_lr)
+    parser.add_argument("--d-lr", type=float, default=defaults.d_lr)
+    parser.add_argument("--d-steps", type=int, default=defaults.d_steps,
+                        help="discriminator updates per generator update (k)")
+    parser.add_argument("--loss", default=defaults.loss, choices=LOSSES)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--snapshot-every", type=int, default=defaults.snapshot_every)
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..config import TrainConfig
+    from ..data import DataNotFoundError, load_dataset
+    from ..plots import plot_history, save_image_grid
+    from .models import build_models
+    from .trainer import Callback, Trainer, seed_everything
+
+    if args.steps < 1:
+        print(f"error: --steps must be at least 1, got {args.steps}", file=sys.stderr)
+        return 2
+    try:
+        data = load_dataset(args.dataset, digits=args.digits)
+    except (DataNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, g_lr=args.g_lr,
+                         d_lr=args.d_lr, d_steps=args.d_steps, loss=args.loss,
+                         label_smoothing=args.label_smoothing, seed=args.seed,
+                         snapshot_every=args.snapshot_every)
+    seed_everything(args.seed)
+    generator, discriminator = build_models(args.model, image_shape=data.image_shape)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    class ProgressBar(Callback):
+        def on_train_begin(self, trainer):
+            self.bar = tqdm(total=args.steps, desc=f"{args.model} on {data.name}",
+                            unit="step", disable=args.no_progress)
+
+        def on_step_end(self, trainer, record):
+            self.bar.update(1)
+            if trainer.step % 25 == 0:
+                self.bar.set_postfix(d_loss=f"{record['d_loss']:.3f}",
+                                     g_loss=f"{record['g_loss']:.3f}",
+                                     d_real=f"{record['d_real']:.2f}",
+                                     d_fake=f"{record['d_fake']:.2f}")
+
+        def on_train_end(self, trainer):
+            self.bar.close()
+
+    trainer = Trainer(generator, discriminator, data, config, callbacks=[ProgressBar()],
+                      checkpoint_path=out / "checkpoint.pt")
+    started = time.perf_counter()
+    history = trainer.fit()
+    seconds = time.perf_counter() - started
+    save_image_grid(trainer.sample(), out / "samples.png")
+    plot_history(history, out / "losses.png")
+    history.save_json(out / "history.json")
+    (out / "config.json").write_text(json.dumps(
+        {"model": args.model, "dataset": data.name, **config.to_dict()}, indent=2))
+    print(f"trained {len(history)} steps in {seconds:.1f} s "
+          f"({len(history) / seconds:.1f} steps/s)")
+    for name in ("samples.png", "losses.png", "history.json", "checkpoint.pt"):
+        print(f"  {out / name}")
+    return 0
