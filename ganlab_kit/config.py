@@ -66,6 +66,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        self.betas = tuple(self.betas)  # a list from JSON or a checkpoint works too
+        for name in ("g_lr", "d_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive learning rate, got {getattr(self, name)}")
+        for name in ("steps", "snapshot_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.n_fixed < 1:
+            raise ValueError(f"n_fixed must be at least 1, got {self.n_fixed}")
         for name in ("label_smoothing", "label_noise", "label_flip"):
             value = getattr(self, name)
             if not 0.0 <= value < 0.5:
@@ -91,13 +100,19 @@ class GradingBudget:
 
     @classmethod
     def from_environment(cls) -> "GradingBudget":
-        active = bool(os.environ.get("NBGRADER_EXECUTION"))
-        raw = os.environ.get("GANLAB_MAX_STEPS", "200")
+        """Read ``NBGRADER_EXECUTION`` and ``GANLAB_MAX_STEPS`` (a whole number >= 0)."""
+        flag = os.environ.get("NBGRADER_EXECUTION", "").strip().lower()
+        active = flag not in ("", "0", "false", "no")
+        raw = os.environ.get("GANLAB_MAX_STEPS", "").strip() or str(cls.max_steps)
         try:
             max_steps = int(raw)
         except ValueError:
+            max_steps = -1
+        if max_steps < 0:
             raise ValueError(
-                f"GANLAB_MAX_STEPS must be a whole number of steps, got {raw!r}"
-            ) from None
+                f"GANLAB_MAX_STEPS must be a whole number of steps (0 or more), got {raw!r}. "
+                "Fix: set it to e.g. GANLAB_MAX_STEPS=200, or unset it for the default "
+                f"of {cls.max_steps}."
+            )
         return cls(active=active, max_steps=max_steps)
 
