@@ -50,7 +50,7 @@ def real_fake_targets(batch_real: int, batch_fake: int, tricks: Optional[LabelTr
 
 
 def _bce(output: torch.Tensor, target: torch.Tensor, from_logits: bool) -> torch.Tensor:
-    target = target.reshape(output.shape).to(output.dtype)
+    target = target.reshape(output.shape).to(output)  # same dtype and device
     if from_logits:
         return F.binary_cross_entropy_with_logits(output, target)
     return F.binary_cross_entropy(output, target)
@@ -66,8 +66,8 @@ def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor, loss: str = "
     if loss == "least_squares":
         real_out = torch.sigmoid(d_real) if from_logits else d_real
         fake_out = torch.sigmoid(d_fake) if from_logits else d_fake
-        return (F.mse_loss(real_out, real_target.reshape(real_out.shape))
-                + F.mse_loss(fake_out, fake_target.reshape(fake_out.shape)))
+        return (F.mse_loss(real_out, real_target.reshape(real_out.shape).to(real_out))
+                + F.mse_loss(fake_out, fake_target.reshape(fake_out.shape).to(fake_out)))
     # minimax and non-saturating share the discriminator's cross-entropy objective
     return _bce(d_real, real_target, from_logits) + _bce(d_fake, fake_target, from_logits)
 

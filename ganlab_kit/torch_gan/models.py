@@ -6,8 +6,9 @@ state dict saved from the kit loads into the lab notebook's solution and back.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -39,18 +40,27 @@ def sample_noise(batch_size: int, latent_dim: int = 100,
 class Reshape(nn.Module):
     """The inverse of ``nn.Flatten``: ``(B, prod(shape)) -> (B, *shape)``.
 
-    A reshape only rearranges values, so it needs ``prod(shape)`` inputs exactly.
+    ``Reshape(1, 28, 28)`` and ``Reshape([1, 28, 28])`` mean the same. A reshape only
+    rearranges values, so it needs ``prod(shape)`` inputs exactly: ``[800]`` fits
+    ``[20, 10, 4]``, ``[600]`` does not fit ``[20, 20, 2]`` (800 values).
     """
 
-    def __init__(self, *shape: int) -> None:
+    def __init__(self, *shape: Union[int, Sequence[int]]) -> None:
         super().__init__()
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
+            shape = tuple(shape[0])
+        if not shape or any(not isinstance(size, int) or size < 1 for size in shape):
+            raise ValueError(f"Reshape needs positive whole sizes, got {shape}")
         self.shape = tuple(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x[0].numel() != math.prod(self.shape):
+        values = math.prod(x.shape[1:])
+        if values != math.prod(self.shape):
             raise ValueError(
-                f"cannot reshape {tuple(x.shape[1:])} ({x[0].numel()} values) into "
-                f"{self.shape} ({math.prod(self.shape)} values)"
+                f"cannot reshape {list(x.shape[1:])} ({values} values) into "
+                f"{list(self.shape)} ({math.prod(self.shape)} values): a reshape keeps "
+                "every value, so the layer before it must output exactly "
+                f"{math.prod(self.shape)} values (add or resize a Linear layer)"
             )
         return x.reshape(x.shape[0], *self.shape)
 
@@ -58,8 +68,32 @@ class Reshape(nn.Module):
         return f"shape={self.shape}"
 
 
+OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", None)
+
+
 def _activation(name: Optional[str]) -> nn.Module:
+    if name not in OUTPUT_ACTIVATIONS:
+        raise ValueError(
+            f"output_activation must be one of {OUTPUT_ACTIVATIONS} (None: raw outputs/logits), "
+            f"got {name!r}"
+        )
     return {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), None: nn.Identity()}[name]
+
+
+def _merge_config(config, config_class, overrides: dict):
+    """``config`` (or the defaults) with ``overrides`` applied; unknown names are an error."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown {config_class.__name__} options {unknown}; "
+                        f"the options are {sorted(known)}")
+    return dataclasses.replace(config or config_class(), **overrides)
+
+
+def _check_features(x: torch.Tensor, expected: int, what: str, fix: str) -> None:
+    if x.ndim < 2 or math.prod(x.shape[1:]) != expected:
+        raise ValueError(f"{what} expected a batch of {expected} values each, got shape "
+                         f"{tuple(x.shape)}; {fix}")
 
 
 class MLPGenerator(nn.Module):
@@ -67,7 +101,7 @@ class MLPGenerator(nn.Module):
 
     def __init__(self, config: Optional[GeneratorConfig] = None, **overrides) -> None:
         super().__init__()
-        config = config or GeneratorConfig(**overrides)
+        config = _merge_config(config, GeneratorConfig, overrides)
         self.config = config
         self.latent_dim = config.latent_dim
         self.image_shape = tuple(config.image_shape)
@@ -84,7 +118,9 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(z.shape[0], *self.image_shape)  # (B, C, H, W)
+        _check_features(z, self.latent_dim, "the generator",
+                        f"draw the noise with sample_noise(batch_size, {self.latent_dim})")
+        return self.net(z.reshape(z.shape[0], -1)).view(z.shape[0], *self.image_shape)  # (B, C, H, W)
 
 
 class MLPDiscriminator(nn.Module):
@@ -92,7 +128,7 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, config: Optional[DiscriminatorConfig] = None, **overrides) -> None:
         super().__init__()
-        config = config or DiscriminatorConfig(**overrides)
+        config = _merge_config(config, DiscriminatorConfig, overrides)
         self.config = config
         self.image_shape = tuple(config.image_shape)
         layers = []
@@ -108,7 +144,22 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_features(x, math.prod(self.image_shape), "the discriminator",
+                        f"pass images of shape (B, {', '.join(map(str, self.image_shape))})")
         return self.net(x.reshape(x.shape[0], -1))  # (B, 1)
+
+
+def _check_square(image_shape: Sequence[int]) -> Tuple[int, int, int]:
+    """``(C, H, W)`` with ``H == W`` a multiple of 4, as the two stride-2 layers need."""
+    if len(image_shape) != 3:
+        raise ValueError(f"image_shape must be (C, H, W), got {tuple(image_shape)}")
+    channels, height, width = image_shape
+    if height != width or height % 4 or channels > height:
+        raise ValueError(
+            f"the DCGAN pair needs square (C, H, W) images with H a multiple of 4, channels "
+            f"first, e.g. (1, 28, 28) or (3, 32, 32); got {tuple(image_shape)}"
+        )
+    return channels, height, width
 
 
 class DCGANGenerator(nn.Module):
@@ -121,17 +172,15 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, image_shape: Tuple[int, int, int] = (1, 28, 28),
                  width: int = 64) -> None:
         super().__init__()
-        channels, height, _ = image_shape
-        if height % 4:
-            raise ValueError(f"image height must be a multiple of 4, got {height}")
+        channels, height, _ = _check_square(image_shape)
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
         seed = height // 4
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, 2 * width * seed * seed, bias=False),
-            nn.BatchNorm1d(2 * width * seed * seed),
+            nn.Linear(latent_dim, 2 * width * seed * seed, bias=False),  # (B, 2w*s*s)
+            Reshape(2 * width, seed, seed),                               # (B, 2w, s, s)
+            nn.BatchNorm2d(2 * width),  # per channel: works for a batch of one image too
             nn.ReLU(),
-            Reshape(2 * width, seed, seed),                       # (B, 2w, s, s)
         )
         self.upsample = nn.Sequential(
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),   # (B, w, 2s, 2s)
@@ -151,7 +200,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, image_shape: Tuple[int, int, int] = (1, 28, 28), width: int = 64,
                  leaky_slope: float = 0.2, output_activation: Optional[str] = "sigmoid") -> None:
         super().__init__()
-        channels, height, _ = image_shape
+        channels, height, _ = _check_square(image_shape)
         self.image_shape = tuple(image_shape)
         self.net = nn.Sequential(
             nn.Conv2d(channels, width, 4, 2, 1),                 # (B, w, H/2, W/2)
@@ -211,6 +260,8 @@ def build_models(kind: str = "mlp", latent_dim: int = 100,
                  image_shape: Sequence[int] = (1, 28, 28)) -> Tuple[nn.Module, nn.Module]:
     """A (generator, discriminator) pair by name: one of :data:`MODEL_KINDS`."""
     image_shape = tuple(image_shape)
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {MODEL_KINDS}")
     if kind == "mlp":
         return (MLPGenerator(latent_dim=latent_dim, image_shape=image_shape),
                 MLPDiscriminator(image_shape=image_shape))
