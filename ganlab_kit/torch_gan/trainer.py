@@ -169,6 +169,11 @@ class Trainer:
             raise ValueError(
                 f"checkpoint_contents must be 'full' or 'generator', got {checkpoint_contents!r}")
         self.checkpoint_contents = checkpoint_contents
+        options = set(TrainConfig.__dataclass_fields__)
+        unknown = sorted(set(overrides) - options)
+        if unknown:
+            raise TypeError(f"unknown training options {unknown}; the TrainConfig options are "
+                            f"{sorted(options)}")
         if config is None:
             config = TrainConfig(**overrides)
         elif overrides:
@@ -176,9 +181,15 @@ class Trainer:
         self.config = config
         self.generator = generator
         self.discriminator = discriminator
-        if isinstance(data, torch.Tensor):
+        if isinstance(data, torch.Tensor) and data.ndim == 4:
             data = ImageDataset(data, torch.zeros(len(data), dtype=torch.int64), "tensor")
-        self.data = data
+        self.data = data  # an ImageDataset, or a tensor of points (N, D) such as toy_2d()
+        self._pool = data.images if isinstance(data, ImageDataset) else data
+        if config.batch_size > len(self._pool):
+            raise ValueError(
+                f"batch_size {config.batch_size} is larger than the data ({len(self._pool)} "
+                "examples); use a smaller batch_size or more data"
+            )
         self.latent_dim = latent_dim or getattr(generator, "latent_dim", 100)
         self.from_logits = from_logits
         self.g_optimizer = g_optimizer or torch.optim.Adam(
@@ -191,12 +202,20 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.tricks = LabelTricks(config.label_smoothing, config.label_noise, config.label_flip)
 
+        # self.rng draws the noise, the batch order and the label tricks: one stream, so a
+        # seed fixes all three. The weights were drawn when the models were built: seed
+        # before building them (seed_everything) for a fully repeatable run.
         self.rng = torch.Generator()
         if config.seed is not None:
             self.rng.manual_seed(config.seed)
             torch.manual_seed(config.seed)  # dropout and other global randomness
+        else:
+            self.rng.seed()  # a fresh, non-repeatable stream
         self.fixed_noise = torch.randn(config.n_fixed, self.latent_dim, generator=self.rng)
-        self._batches = data.batches(config.batch_size, self.rng)
+        # batches: shuffled epochs, each example once per epoch; kept as plain state so
+        # that a checkpoint resumes mid-epoch exactly where the run stopped
+        self._order: Optional[torch.Tensor] = None
+        self._position = 0
         self.history = History()
         self.snapshots: List[tuple] = []  # (step, images (n_fixed, C, H, W))
         self.step = 0
@@ -228,11 +247,27 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def noise(self, batch_size: int) -> torch.Tensor:
+        """Noise ``(batch_size, latent_dim)`` from the trainer's seeded stream."""
         return torch.randn(batch_size, self.latent_dim, generator=self.rng)
 
-    def _discriminator_step(self, real: torch.Tensor) -> Dict[str, float]:
-        """One update of D; returns its metrics and leaves the fake batch for G."""
-        fake = self.generator(self.noise(len(real)))
+    def next_batch(self) -> torch.Tensor:
+        """The next real batch ``(batch_size, ...)``: shuffled epochs, the tail of each dropped."""
+        size = self.config.batch_size
+        if self._order is None or self._position + size > len(self._order):
+            self._order = torch.randperm(len(self._pool), generator=self.rng)
+            self._position = 0
+        index = self._order[self._position:self._position + size]
+        self._position += size
+        return self._pool[index]
+
+    def _discriminator_step(self, real: torch.Tensor, keep_fake: bool = True) -> Dict[str, float]:
+        """One update of D; returns its metrics and, if ``keep_fake``, leaves G(z) for G's step."""
+        z = self.noise(len(real))
+        if keep_fake:
+            fake = self.generator(z)
+        else:  # G's graph is not needed: the fakes are only D's input
+            with torch.no_grad():
+                fake = self.generator(z)
         self._last_fake = fake
         if self.train_discriminator_fn is not None:
             d_loss = float(self.train_discriminator_fn(
@@ -282,8 +317,11 @@ class Trainer:
     def train_step(self) -> Dict[str, float]:
         """k discriminator updates then one generator update; returns the step's record."""
         started = time.perf_counter()
-        for _ in range(self.config.d_steps):
-            record = self._discriminator_step(next(self._batches))
+        builtin_generator_step = self.train_generator_fn is None
+        for k in range(self.config.d_steps):
+            last = k == self.config.d_steps - 1
+            record = self._discriminator_step(self.next_batch(),
+                                              keep_fake=builtin_generator_step and last)
         record.update(self._generator_step())
         self.step += 1
         elapsed = time.perf_counter() - started
@@ -320,12 +358,16 @@ class Trainer:
         one at most ``GANLAB_MAX_STEPS`` steps run.
         """
         steps = self.config.steps if steps is None else int(steps)
+        if steps < 0:
+            raise ValueError(f"steps must be 0 or more, got {steps}")
         if callbacks:
             self.callbacks.extend(c for c in callbacks if c not in self.callbacks)
         budget = GradingBudget.from_environment()
+        graded_from_checkpoint = False
         if budget.active:
             if self.checkpoint_path is not None and self.checkpoint_path.is_file():
                 self.load_checkpoint(self.checkpoint_path)
+                graded_from_checkpoint = True
                 steps = 0
             else:
                 steps = min(steps, budget.max_steps)
@@ -351,7 +393,8 @@ class Trainer:
         finally:
             for callback in self.callbacks:
                 callback.on_train_end(self)
-        if self.checkpoint_path is not None and not self.loaded_from_checkpoint:
+        # a checkpoint loaded for grading is the student's submission: never overwrite it
+        if self.checkpoint_path is not None and not graded_from_checkpoint:
             self.save_checkpoint(self.checkpoint_path)
         return self.history
 
@@ -367,6 +410,9 @@ class Trainer:
             "config": self.config.to_dict(),
             "fixed_noise": self.fixed_noise,
             "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),  # dropout masks
+            "batch_order": self._order,
+            "batch_position": self._position,
         }
 
     def save_checkpoint(self, path: Union[str, os.PathLike]) -> Path:
@@ -388,13 +434,22 @@ class Trainer:
         if not (isinstance(state, dict) and "generator" in state):
             load_generator(self.generator, path)  # a bare generator state_dict
         else:
-            self.generator.load_state_dict(state["generator"])
-            self.discriminator.load_state_dict(state["discriminator"])
-            self.g_optimizer.load_state_dict(state["g_optimizer"])
-            self.d_optimizer.load_state_dict(state["d_optimizer"])
+            for name in ("generator", "discriminator", "g_optimizer", "d_optimizer"):
+                try:
+                    getattr(self, name).load_state_dict(state[name])
+                except (RuntimeError, ValueError, KeyError) as error:
+                    raise RuntimeError(
+                        f"the {name} saved in {path} does not fit this trainer's {name} "
+                        f"({error}). Build the same models as when it was saved, or train "
+                        "again and save a new checkpoint."
+                    ) from error
             self.step = state["step"]
             self.history = History.from_dict(state["history"])
             self.fixed_noise = state["fixed_noise"]
             self.rng.set_state(state["rng"])
+            if "torch_rng" in state:  # checkpoints from before these fields lack them
+                torch.set_rng_state(state["torch_rng"])
+                self._order = state["batch_order"]
+                self._position = state["batch_position"]
         self.loaded_from_checkpoint = True
         return self
