@@ -1,0 +1,27 @@
+"""nbgrader settings for grading ganlab-kit labs.
+
+Load this file from your course's ``nbgrader_config.py``::
+
+    load_subconfig("/path/to/ganlab-kit/autograder/nbgrader_config.py")
+
+It tells grade cells where the hidden checks are, keeps training out of grading, and
+gives cells enough time without letting a runaway cell block the queue.
+"""
+import os
+
+c = get_config()  # noqa: F821 - provided by traitlets when it reads this file
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Environment of the grading kernels (they inherit nbgrader's environment).
+os.environ.setdefault("GANLAB_AUTOGRADER", _HERE)  # the hidden checks: this folder
+os.environ.setdefault("GANLAB_MAX_STEPS", "20")    # a run without generator.pt trains at most 20 steps
+os.environ.setdefault("OMP_NUM_THREADS", "1")      # one thread per kernel: faster on shared cores, repeatable sums
+os.environ.setdefault("MPLBACKEND", "Agg")         # figures render to PNG, no display needed
+
+# Cells: nbgrader's default limit (30 s) is too short for a cell that scores 1,000 samples
+# on a busy laptop, but a cell stuck in a loop is still interrupted after 5 minutes.
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+c.ExecutePreprocessor.timeout = 300
+

@@ -1,0 +1,50 @@
+"""Hidden checks: make_optimizers (run on the kit's reference networks)."""
+import pytest
+import torch
+
+from ganlab_kit.torch_gan import MLPDiscriminator, MLPGenerator
+
+
+def _optimizers(nb):
+    generator, discriminator = MLPGenerator(), MLPDiscriminator()
+    result = nb.make_optimizers(generator, discriminator)
+    assert isinstance(result, (tuple, list)) and len(result) == 2, (
+        "make_optimizers should return a pair (g_optimizer, d_optimizer).")
+    return generator, discriminator, result[0], result[1]
+
+
+@pytest.mark.points(1)
+def test_adam(nb):
+    """Does make_optimizers return two Adam optimizers?"""
+    _, _, g_optimizer, d_optimizer = _optimizers(nb)
+    for name, optimizer in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
+        assert isinstance(optimizer, torch.optim.Adam), (
+            f"{name} should be torch.optim.Adam, got {type(optimizer).__name__}.")
+
+
+@pytest.mark.points(1)
+def test_settings(nb):
+    """Do both optimizers use lr = 2e-4 and betas = (0.5, 0.999), the DCGAN settings?"""
+    _, _, g_optimizer, d_optimizer = _optimizers(nb)
+    for name, optimizer in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
+        for group in optimizer.param_groups:
+            assert abs(group["lr"] - 2e-4) < 1e-12, (
+                f"{name} has learning rate {group['lr']}; use lr=2e-4.")
+            betas = tuple(group.get("betas", ()))
+            assert len(betas) == 2 and abs(betas[0] - 0.5) < 1e-12 and abs(betas[1] - 0.999) < 1e-12, (
+                f"{name} has betas {betas}; use betas=(0.5, 0.999): a lower beta1 keeps Adam's "
+                "momentum from overshooting in the two-player game.")
+
+
+@pytest.mark.points(1)
+def test_each_on_its_own_network(nb):
+    """Does the first optimizer update exactly the generator's parameters and the second the discriminator's?"""
+    generator, discriminator, g_optimizer, d_optimizer = _optimizers(nb)
+    for name, optimizer, network, other in (("g_optimizer", g_optimizer, generator, "generator"),
+                                            ("d_optimizer", d_optimizer, discriminator, "discriminator")):
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        wanted = {id(p) for p in network.parameters()}
+        assert held == wanted, (
+            f"{name} should hold exactly the {other}'s parameters ({other}.parameters()), so "
+            "each network is only updated by its own optimizer; return (g_optimizer, d_optimizer) "
+            "in that order.")

@@ -1,0 +1,69 @@
+"""Hidden checks: the quality of the submitted generator.pt, judged by the kit's classifier.
+
+The thresholds sit below the worst of the reference recipe's training seeds (see
+ganlab_kit/assets), so a correct solution trained as the notebook says passes
+whatever its seed; a generator that makes noise, blobs or one digit does not.
+"""
+import pytest
+
+from ganlab_kit.scoring import generate_images, score_images
+from ganlab_kit.torch_gan import load_generator
+
+SAMPLES = 1000           # images scored
+SEED = 0                 # noise seed: the same submission always gets the same score
+MIN_INCEPTION_SCORE = 5.0
+MIN_COVERAGE = 8         # digits holding at least 3% of the samples
+MIN_CONFIDENT_RATE = 0.5  # share of samples the classifier is at least 90% sure of
+
+
+@pytest.fixture(scope="module")
+def trained_generator(nb):
+    path = nb.path("generator.pt")
+    assert path.is_file(), (
+        "there is no generator.pt next to the notebook: run the training cell (it saves your "
+        "trained generator there) and hand in generator.pt with the notebook.")
+    generator = nb.Generator()
+    try:
+        load_generator(generator, path)
+    except Exception as error:  # a student's file: report, do not crash
+        raise AssertionError(
+            "generator.pt does not load into your Generator class; was it saved from an "
+            f"older version of the class? Retrain to save it again. ({type(error).__name__})") from None
+    return generator.eval()
+
+
+@pytest.fixture(scope="module")
+def scores(trained_generator):
+    images = generate_images(trained_generator, n=SAMPLES, seed=SEED)
+    return score_images(images.clamp(-1.0, 1.0), reference=None)
+
+
+@pytest.mark.points(1)
+def test_checkpoint_loads(trained_generator):
+    """Does generator.pt exist next to the notebook and load into Generator()?"""
+
+
+@pytest.mark.points(1)
+def test_inception_score(scores):
+    """Are the samples recognisable and varied (inception score of 1,000 samples high enough)?"""
+    assert scores.inception_score >= MIN_INCEPTION_SCORE, (
+        f"the classifier's inception score of your samples is {scores.inception_score:.2f}; a "
+        f"trained generator reaches at least {MIN_INCEPTION_SCORE}. Train longer, or look at the "
+        "dashboard for a collapse.")
+
+
+@pytest.mark.points(1)
+def test_coverage(scores):
+    """Does the generator make most digits, not only a few (mode collapse)?"""
+    assert scores.coverage >= MIN_COVERAGE, (
+        f"only {scores.coverage} of 10 digits make up at least 3% of your samples (covered: "
+        f"{list(scores.covered_classes)}); a trained generator covers at least {MIN_COVERAGE}. "
+        "Producing few digits is mode collapse.")
+
+
+@pytest.mark.points(1)
+def test_confident_rate(scores):
+    """Does the classifier recognise enough samples with confidence (top probability >= 0.9)?"""
+    assert scores.confident_rate >= MIN_CONFIDENT_RATE, (
+        f"the classifier is sure about {scores.confident_rate:.0%} of your samples; a trained "
+        f"generator reaches {MIN_CONFIDENT_RATE:.0%}. Blurry or broken digits lower this share.")

@@ -1,0 +1,177 @@
+"""From a notebook's grade cell to the hidden checks and back: discover -> run -> report.
+
+A grade cell of a lab notebook holds one line in its hidden-test region::
+
+    grade("pytorch_gan/generator", globals())
+
+:func:`grade` finds ``$GANLAB_AUTOGRADER/pytorch_gan/test_generator.py`` (discover),
+runs it with pytest in this process against the notebook's globals (run), shows the
+per-check feedback and returns the points earned, which nbgrader records as the
+cell's partial credit (report). The checks live only in the instructor's
+``autograder/`` folder; the student package ships none of them.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, MutableMapping, Optional, Tuple, Union
+
+from .results import PartResult
+
+__all__ = ["AUTOGRADER_ENV", "GradingSetupError", "autograder_root", "discover",
+           "run_checks", "grade"]
+
+#: Environment variable naming the folder that holds the hidden checks.
+AUTOGRADER_ENV = "GANLAB_AUTOGRADER"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class GradingSetupError(RuntimeError):
+    """The hidden checks cannot be found or loaded (an instructor-side problem)."""
+
+
+def autograder_root(root: Optional[PathLike] = None) -> Path:
+    """The folder of hidden checks: ``root``, else ``$GANLAB_AUTOGRADER``."""
+    value = os.fspath(root) if root is not None else os.environ.get(AUTOGRADER_ENV, "")
+    if not value:
+        raise GradingSetupError(
+            f"{AUTOGRADER_ENV} is not set, so the hidden checks cannot be found. Point it at "
+            "the instructor's autograder/ folder (the shipped autograder/nbgrader_config.py "
+            "sets it for nbgrader; `ganlab demo` sets it for its course).")
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise GradingSetupError(f"{AUTOGRADER_ENV}={value} is not a folder of hidden checks.")
+    return path
+
+
+def discover(part: str, root: Optional[PathLike] = None) -> Tuple[str, str, Path]:
+    """``"assignment/part"`` (or a bare part name found in one assignment) ->
+    ``(assignment, part, path of its check module)``."""
+    base = autograder_root(root)
+    if "/" in part:
+        assignment, name = part.split("/", 1)
+        module = base / assignment / f"test_{name}.py"
+        if not module.is_file():
+            raise GradingSetupError(f"no hidden checks for {part!r}: {module} does not exist.")
+        return assignment, name, module
+    matches = sorted(base.glob(f"*/test_{part}.py"))
+    if len(matches) != 1:
+        where = ", ".join(str(match.parent.name) for match in matches) or "no assignment"
+        raise GradingSetupError(
+            f"part {part!r} is found in {where} under {base}; name it as 'assignment/{part}'.")
+    return matches[0].parent.name, part, matches[0]
+
+
+@contextlib.contextmanager
+def _isolated_pytest_environment() -> Iterator[None]:
+    """No plugin autoloading and no outer PYTEST_ADDOPTS while the checks run."""
+    saved = {name: os.environ.get(name) for name in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+    os.environ.pop("PYTEST_ADDOPTS", None)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _preserved_random_state() -> Iterator[None]:
+    """Grading must not change the random numbers the notebook draws afterwards."""
+    import numpy
+    import torch
+
+    python_state = random.getstate()
+    numpy_state = numpy.random.get_state()
+    torch_state = torch.random.get_rng_state()
+    grad_enabled = torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        numpy.random.set_state(numpy_state)
+        torch.random.set_rng_state(torch_state)
+        torch.set_grad_enabled(grad_enabled)
+
+
+def run_checks(part: str, namespace: MutableMapping[str, Any],
+               directory: Optional[PathLike] = None, root: Optional[PathLike] = None,
+               seed: int = 0) -> PartResult:
+    """Run the hidden checks of ``part`` against ``namespace``; never raises for student bugs.
+
+    Args:
+        part: ``"assignment/part"``, e.g. ``"pytorch_gan/generator"``.
+        namespace: the notebook's globals (``globals()`` in a grade cell).
+        directory: the notebook's folder, where files such as ``generator.pt`` lie
+            (default: the working directory).
+        root: the folder of hidden checks (default: ``$GANLAB_AUTOGRADER``).
+        seed: seeds Python, NumPy and torch before every check.
+
+    Raises:
+        GradingSetupError: the checks are missing or do not import.
+    """
+    import pytest
+
+    from .plugin import GradingPlugin
+
+    assignment, name, module = discover(part, root)
+    base = module.parent.parent
+    plugin = GradingPlugin(namespace, Path(directory or os.getcwd()).resolve(), seed=seed)
+    arguments = [
+        os.fspath(module), "-q",
+        # plugins a grading run does without: no cache files in the checks folder, no
+        # faulthandler (a kernel's stderr has no file descriptor), and no garbage
+        # collection passes after each run (unraisableexception: slow with torch loaded)
+        "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:faulthandler",
+        "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:legacypath",
+        "--assert=plain", "--capture=sys", "--import-mode=importlib",
+        f"--rootdir={base}", "-c", os.fspath(base / "pytest.ini"),
+    ]
+    if not (base / "pytest.ini").is_file():
+        arguments[-2:] = ["-c", os.devnull]
+    sink = io.StringIO()
+    with _isolated_pytest_environment(), _preserved_random_state(), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        exit_code = pytest.main(arguments, plugins=[plugin])
+    if plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR,
+                                                 pytest.ExitCode.USAGE_ERROR):
+        detail = "; ".join(plugin.collection_errors) or sink.getvalue().strip()[-500:]
+        raise GradingSetupError(f"the hidden checks in {module} could not run: {detail}")
+    checks = plugin.results()
+    if not checks:
+        raise GradingSetupError(f"{module} holds no checks")
+    return PartResult(assignment=assignment, part=name, checks=checks)
+
+
+def _show(result: PartResult) -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        print(result.to_text())
+        return
+    if get_ipython() is None:
+        print(result.to_text())
+    else:
+        display({"text/plain": result.to_text(), "text/html": result.to_html()}, raw=True)
+
+
+def grade(part: str, namespace: MutableMapping[str, Any],
+          directory: Optional[PathLike] = None) -> float:
+    """Grade one part of a notebook: show the feedback and return the points earned.
+
+    Used as the last line of a grade cell; nbgrader reads the returned number as the
+    cell's (partial) credit.
+    """
+    result = run_checks(part, namespace, directory)
+    _show(result)
+    return result.score

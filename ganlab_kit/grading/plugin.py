@@ -1,0 +1,174 @@
+"""The pytest plugin that runs hidden checks against a notebook's namespace.
+
+Checks are plain pytest functions in the instructor's ``autograder/`` folder. They
+receive the notebook through the ``nb`` fixture, declare their worth with
+``@pytest.mark.points(n)`` (1 point when absent) and state their question in the
+docstring. A failing check's feedback is its assertion message, written for
+students; other exceptions become one line naming the exception, never a traceback.
+"""
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, MutableMapping, Optional, Tuple
+
+import pytest
+
+from .results import CheckResult
+
+__all__ = ["MissingAnswer", "NotebookNamespace", "GradingPlugin", "failure_feedback",
+           "seed_everything"]
+
+#: Longest feedback message kept for one check (characters).
+MAX_FEEDBACK = 400
+
+
+class MissingAnswer(AssertionError):
+    """The notebook does not define a name the checks need."""
+
+
+class NotebookNamespace:
+    """Attribute access to a notebook's globals, with clear errors for missing names.
+
+    ``nb.Generator`` is the student's class; ``nb.path("generator.pt")`` is a file
+    next to the notebook; ``with nb.patched(generator_loss=...)`` swaps a global for
+    the duration of a check, so a step function can be tested on its own.
+    """
+
+    def __init__(self, namespace: MutableMapping[str, Any], directory: Path) -> None:
+        object.__setattr__(self, "_namespace", namespace)
+        object.__setattr__(self, "directory", Path(directory))
+
+    def __getattr__(self, name: str) -> Any:
+        namespace = object.__getattribute__(self, "_namespace")
+        if name in namespace:
+            return namespace[name]
+        raise MissingAnswer(
+            f"Your notebook defines no `{name}`. Run the cell that defines it "
+            f"(and keep the name exactly `{name}`) before grading.")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("checks must not change the notebook's namespace; use nb.patched()")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._namespace
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._namespace.get(name, default)
+
+    def path(self, name: str) -> Path:
+        """A file next to the notebook (the working directory of the grading kernel)."""
+        return self.directory / name
+
+    @contextmanager
+    def patched(self, **replacements: Any) -> Iterator["NotebookNamespace"]:
+        """Temporarily replace notebook globals (restored afterwards, even on failure)."""
+        namespace = self._namespace
+        missing = object()
+        saved = {name: namespace.get(name, missing) for name in replacements}
+        namespace.update(replacements)
+        try:
+            yield self
+        finally:
+            for name, value in saved.items():
+                if value is missing:
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = value
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so that every check sees the same random numbers."""
+    random.seed(seed)
+    try:
+        import numpy
+        numpy.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy is a kit dependency
+        pass
+    try:
+        import torch
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a kit dependency
+        pass
+
+
+def _shorten(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MAX_FEEDBACK else text[:MAX_FEEDBACK - 3] + "..."
+
+
+def failure_feedback(error: BaseException) -> str:
+    """Student-facing words for an exception raised while a check ran."""
+    if isinstance(error, AssertionError):
+        return _shorten(str(error)) or "This check failed."
+    if isinstance(error, NotImplementedError):
+        return "Not answered yet: the code still raises NotImplementedError."
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return _shorten(f"Your code raised {type(error).__name__}" + (f": {message}" if message else "."))
+
+
+def _question(item: pytest.Item) -> str:
+    function = getattr(item, "function", None)
+    doc = (getattr(function, "__doc__", None) or "").strip()
+    first = " ".join(doc.split("\n\n")[0].split())
+    return first or item.name.replace("test_", "", 1).replace("_", " ")
+
+
+class GradingPlugin:
+    """Collects one :class:`CheckResult` per check while pytest runs a check module."""
+
+    def __init__(self, namespace: MutableMapping[str, Any], directory: Path, seed: int = 0) -> None:
+        self.notebook = NotebookNamespace(namespace, directory)
+        self.seed = seed
+        self._order: List[str] = []
+        self._info: Dict[str, Tuple[str, str, float]] = {}   # nodeid -> (name, question, points)
+        self._failures: Dict[str, str] = {}                  # nodeid -> feedback
+        self._passed: Dict[str, bool] = {}
+        self.collection_errors: List[str] = []
+
+    # ------------------------------------------------------------------ hooks
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "points(value): points the check is worth (default 1)")
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors.append(str(report.longrepr).strip().splitlines()[-1])
+
+    def pytest_collection_modifyitems(self, items: List[pytest.Item]) -> None:
+        for item in items:
+            marker = item.get_closest_marker("points")
+            points = float(marker.args[0]) if marker and marker.args else 1.0
+            self._order.append(item.nodeid)
+            self._info[item.nodeid] = (item.name, _question(item), points)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        if report.failed and item.nodeid not in self._failures:
+            error = call.excinfo.value if call.excinfo is not None else None
+            self._failures[item.nodeid] = (failure_feedback(error) if error is not None
+                                           else "This check failed.")
+        if report.when == "call" and report.passed:
+            self._passed[item.nodeid] = True
+        return report
+
+    # ------------------------------------------------------------------ fixtures
+    @pytest.fixture(scope="session")
+    def nb(self) -> NotebookNamespace:
+        """The notebook under grading."""
+        return self.notebook
+
+    @pytest.fixture(autouse=True)
+    def _seeded(self) -> None:
+        seed_everything(self.seed)
+
+    # ------------------------------------------------------------------ results
+    def results(self) -> List[CheckResult]:
+        checks = []
+        for nodeid in self._order:
+            name, question, points = self._info[nodeid]
+            passed = self._passed.get(nodeid, False) and nodeid not in self._failures
+            feedback = "" if passed else self._failures.get(nodeid, "This check did not run.")
+            checks.append(CheckResult(name, question, points, passed, feedback))
+        return checks
