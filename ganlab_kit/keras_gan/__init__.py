@@ -9,7 +9,8 @@ imported with another backend, a :class:`BackendError` says how to fix it.
 Example::
 
     from ganlab_kit.data import load_mnist
-    from ganlab_kit.keras_gan import GAN, SampleSnapshot, build_discriminator, build_generator, image_dataset
+    from ganlab_kit.keras_gan import (GAN, SampleSnapshot, build_discriminator,
+                                      build_generator, image_dataset)
 
     gan = GAN(build_generator(), build_discriminator())
     gan.compile()                                   # Adam(2e-4, beta_1=0.5) for each network
