@@ -53,6 +53,15 @@ def test_dcgan_for_cifar_shapes_and_ranges():
     check_pair(generator, discriminator, (3, 32, 32))
 
 
+def test_mlp_for_cifar_shapes_and_ranges():
+    """Does the MLP pair adapt its input and output layers to (3, 32, 32) images?"""
+    torch.manual_seed(0)
+    generator, discriminator = build_models("mlp", image_shape=(3, 32, 32))
+    assert generator.net[-2].out_features == 3 * 32 * 32
+    assert discriminator.net[0].in_features == 3 * 32 * 32
+    check_pair(generator, discriminator, (3, 32, 32))
+
+
 def test_dcgan_generator_handles_a_batch_of_one_in_training_mode():
     """Can a student draw a single image from the DCGAN generator without switching to eval?"""
     generator = DCGANGenerator(latent_dim=100)

@@ -164,6 +164,12 @@ def test_generator_only_checkpoint_and_load_generator(ones, tmp_path):
     load_generator(other, full_path)  # a full kit checkpoint works too
     assert same_weights(weights(other), weights(generator))
 
+    whole_path = tmp_path / "whole.pt"
+    torch.save(generator, whole_path)  # a student saving the module instead of its state_dict
+    third, _ = fc_pair(3)
+    load_generator(third, whole_path)
+    assert same_weights(weights(third), weights(generator))
+
 
 def test_load_generator_errors_are_clear(ones, tmp_path):
     """Are a missing file and a checkpoint of another architecture refused with a fix?"""
@@ -214,6 +220,16 @@ def test_budget_is_off_outside_nbgrader(ones, monkeypatch):
     trainer = Trainer(*fc_pair(), ones, **FAST)
     trainer.fit(5)
     assert trainer.step == 5
+
+
+@pytest.mark.parametrize("flag, active", [("autograde", True), ("validate", True), ("1", True),
+                                          ("0", False), ("", False)])
+def test_grading_flag_values(monkeypatch, flag, active):
+    """Is the budget on for nbgrader's NBGRADER_EXECUTION values and off for 0 or empty?"""
+    from ganlab_kit.config import GradingBudget
+    monkeypatch.setenv("NBGRADER_EXECUTION", flag)
+    budget = GradingBudget.from_environment()
+    assert budget.active is active and budget.max_steps == 200
 
 
 @pytest.mark.parametrize("value", ["lots", "-3", "2.5"])
@@ -481,6 +497,9 @@ def test_snapshots_use_the_fixed_noise(ones):
     with torch.no_grad():
         torch.testing.assert_close(second, trainer.generator(trainer.fixed_noise))
     torch.testing.assert_close(trainer.sample(), second)
+    torch.testing.assert_close(trainer.sample(n=2), second[:2])
+    with pytest.raises(ValueError, match="n_fixed"):
+        trainer.sample(n=6)
 
 
 def test_callbacks_get_train_end_when_a_step_fails(ones):

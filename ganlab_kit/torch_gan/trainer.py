@@ -121,6 +121,8 @@ def load_generator(generator: nn.Module, path: Union[str, os.PathLike]) -> nn.Mo
     state = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(state, dict) and "generator" in state:
         state = state["generator"]
+    if isinstance(state, nn.Module):  # saved with torch.save(generator) rather than its state_dict
+        state = state.state_dict()
     try:
         generator.load_state_dict(state)
     except RuntimeError as error:
@@ -331,9 +333,18 @@ class Trainer:
 
     # ------------------------------------------------------------------ snapshots
     @torch.no_grad()
-    def sample(self, noise: Optional[torch.Tensor] = None, n: int = 64) -> torch.Tensor:
-        """Images from ``noise`` (default: the fixed noise), G in eval mode: ``(n, C, H, W)``."""
-        noise = self.fixed_noise[:n] if noise is None else noise
+    def sample(self, noise: Optional[torch.Tensor] = None, n: Optional[int] = None
+               ) -> torch.Tensor:
+        """Images from ``noise`` (default: the first ``n`` fixed noise vectors, all of them
+        if ``n`` is None), G in eval mode: ``(n, C, H, W)`` in [-1, 1]."""
+        if noise is None:
+            n = len(self.fixed_noise) if n is None else n
+            if n > len(self.fixed_noise):
+                raise ValueError(
+                    f"n={n} but the trainer keeps only {len(self.fixed_noise)} fixed noise "
+                    f"vectors; pass noise=sample_noise({n}, {self.latent_dim}) or raise n_fixed"
+                )
+            noise = self.fixed_noise[:n]
         was_training = self.generator.training
         self.generator.eval()
         try:
