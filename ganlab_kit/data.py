@@ -169,9 +169,14 @@ def _offline_mnist() -> ImageDataset:
 
 
 def _offline_split(dataset: ImageDataset, split: str) -> ImageDataset:
-    """The offline digits have no official split: hold out the last 100 of each class."""
+    """The offline digits have no official split: hold out the last 100 of each class.
+
+    Always returns new tensors, so a caller that edits its images in place (say,
+    rescaling to [0, 1]) cannot change what the next load returns.
+    """
     if split == "all":
-        return dataset
+        return ImageDataset(dataset.images.clone(), dataset.labels.clone(),
+                            dataset.name, dataset.classes)
     held_out = torch.zeros(len(dataset), dtype=torch.bool)
     for digit in range(10):
         positions = torch.nonzero(dataset.labels == digit).flatten()

@@ -132,6 +132,14 @@ def test_load_mnist_matches_load_dataset():
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
 
 
+def test_editing_a_loaded_data_set_does_not_change_the_next_load():
+    """If a student rescales the images in place, does the next load still give [-1, 1]?"""
+    first = load_mnist()
+    first.images.add_(1).div_(2)  # to [0, 1], in place
+    second = load_mnist()
+    assert second.images.min().item() == -1.0
+
+
 def test_offline_split_holds_out_last_100_per_class():
     """Are 'train' and 'test' disjoint, 4,000 + 1,000, with 100 test digits per class?"""
     everything = load_mnist()
