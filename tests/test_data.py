@@ -355,6 +355,67 @@ def test_missing_data_lists_the_three_ways(isolated_caches, name):
     assert isinstance(info.value, FileNotFoundError)
 
 
+def fake_framework_modules(monkeypatch, keras_works: bool):
+    """Stand-ins for keras.datasets and torchvision.datasets that 'download' small arrays."""
+    import types
+    monkeypatch.setattr(data_module, "_unreachable", lambda host, timeout=3.0: None)
+    mnist_train, mnist_test = fake_mnist_arrays(6, 20), fake_mnist_arrays(4, 21)
+    rng = np.random.default_rng(0)
+    cifar_train = (rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),
+                   rng.integers(0, 10, (5, 1)))  # Keras gives CIFAR labels as (N, 1)
+    cifar_test = (rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, (3, 1)))
+
+    def loader(train, test):
+        if not keras_works:
+            def fail():
+                raise OSError("URL fetch failure: no network")
+            return types.SimpleNamespace(load_data=fail)
+        return types.SimpleNamespace(load_data=lambda: (train, test))
+
+    keras = types.ModuleType("keras")
+    keras.datasets = types.SimpleNamespace(mnist=loader(mnist_train, mnist_test),
+                                           fashion_mnist=loader(mnist_test, mnist_train),
+                                           cifar10=loader(cifar_train, cifar_test))
+    monkeypatch.setitem(sys.modules, "keras", keras)
+
+    class TorchvisionMNIST:
+        def __init__(self, root, train, download):
+            images, labels = mnist_train if train else mnist_test
+            self.data, self.targets = torch.from_numpy(images), torch.from_numpy(labels)
+
+    torchvision = types.ModuleType("torchvision")
+    torchvision.datasets = types.ModuleType("torchvision.datasets")
+    torchvision.datasets.MNIST = TorchvisionMNIST
+    torchvision.datasets.FashionMNIST = TorchvisionMNIST
+    torchvision.datasets.CIFAR10 = None  # calling it fails, like a broken install
+    monkeypatch.setitem(sys.modules, "torchvision", torchvision)
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", torchvision.datasets)
+    return mnist_train, mnist_test, cifar_train, cifar_test
+
+
+def test_download_through_keras_datasets(isolated_caches, monkeypatch):
+    """When keras.datasets can fetch a data set, does load_dataset use its arrays?"""
+    mnist_train, mnist_test, cifar_train, cifar_test = fake_framework_modules(monkeypatch, True)
+    torch.testing.assert_close(load_dataset("mnist").images[:, 0], expected_scaled(mnist_train[0]))
+    test = load_dataset("mnist", split="test")
+    assert test.labels.tolist() == mnist_test[1].tolist()
+    cifar = load_dataset("cifar10")
+    assert cifar.images.shape == (5, 3, 32, 32)
+    torch.testing.assert_close(cifar.images[2], expected_scaled(cifar_train[0][2].transpose(2, 0, 1)))
+    assert cifar.labels.tolist() == cifar_train[1].flatten().tolist()
+
+
+def test_download_falls_back_to_torchvision(isolated_caches, monkeypatch):
+    """When keras.datasets fails, does torchvision's copy load, and both failures show if not?"""
+    mnist_train, _, _, _ = fake_framework_modules(monkeypatch, False)
+    fashion = load_dataset("fashion-mnist")
+    torch.testing.assert_close(fashion.images[:, 0], expected_scaled(mnist_train[0]))
+    assert fashion.labels.tolist() == mnist_train[1].tolist()
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("cifar10")
+    assert "URL fetch failure" in str(info.value) and "torchvision: TypeError" in str(info.value)
+
+
 def test_missing_data_reports_what_was_tried(isolated_caches, no_download):
     """When downloads are allowed but fail, is each failure reported and tried only once?"""
     with pytest.raises(DataNotFoundError, match="download refused by the test"):
