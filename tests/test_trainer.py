@@ -146,6 +146,15 @@ def test_resume_continues_like_an_uninterrupted_run(ones, tmp_path):
     assert Trainer(*tiny_mlp_pair(3), ones, **FAST).load_checkpoint(path).step == 6
 
 
+def test_checkpoint_loads_with_other_data(ones, tmp_path):
+    """Can a checkpoint saved on 1,000 images resume on the 500 ones (fresh epoch order)?"""
+    path = tmp_path / "larger.pt"
+    Trainer(*fc_pair(), load_mnist([7, 9]), checkpoint_path=path, **FAST).fit(2)
+    trainer = Trainer(*fc_pair(1), ones, **FAST).load_checkpoint(path)
+    trainer.fit(3)  # an index from the old order (up to 999) would not exist here
+    assert trainer.step == 5
+
+
 def test_generator_only_checkpoint_and_load_generator(ones, tmp_path):
     """Does checkpoint_contents='generator' save a bare state_dict that load_generator reads?"""
     path = tmp_path / "generator.pt"

@@ -437,7 +437,13 @@ class Trainer:
         return path
 
     def load_checkpoint(self, path: Union[str, os.PathLike]) -> "Trainer":
-        """Resume from :meth:`save_checkpoint`, or load a bare generator ``state_dict``."""
+        """Resume from :meth:`save_checkpoint`, or load a bare generator ``state_dict``.
+
+        A full checkpoint restores both networks, both optimizers, the step, the history,
+        the fixed noise, the trainer's random stream, the position in the current epoch
+        and torch's global random state (dropout), so training continues exactly as if
+        it had never stopped.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint at {path}")
@@ -460,7 +466,10 @@ class Trainer:
             self.rng.set_state(state["rng"])
             if "torch_rng" in state:  # checkpoints from before these fields lack them
                 torch.set_rng_state(state["torch_rng"])
-                self._order = state["batch_order"]
-                self._position = state["batch_position"]
+            order = state.get("batch_order")
+            if order is not None and len(order) == len(self._pool):  # same data: same epoch
+                self._order, self._position = order, state["batch_position"]
+            else:
+                self._order, self._position = None, 0
         self.loaded_from_checkpoint = True
         return self
