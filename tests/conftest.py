@@ -6,6 +6,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.pop("NBGRADER_EXECUTION", None)  # tests opt in to the grading budget explicitly
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# pytest runs two workers on two cores: one torch thread each avoids oversubscription.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
