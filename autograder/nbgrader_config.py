@@ -15,9 +15,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Environment of the grading kernels (they inherit nbgrader's environment).
 os.environ.setdefault("GANLAB_AUTOGRADER", _HERE)  # the hidden checks: this folder
-os.environ.setdefault("GANLAB_MAX_STEPS", "20")    # a run without generator.pt trains at most 20 steps
+os.environ.setdefault("GANLAB_MAX_STEPS", "0")     # grading never trains: runs load generator.pt or stop
 os.environ.setdefault("OMP_NUM_THREADS", "1")      # one thread per kernel: faster on shared cores, repeatable sums
-os.environ.setdefault("MPLBACKEND", "Agg")         # figures render to PNG, no display needed
 
 # Cells: nbgrader's default limit (30 s) is too short for a cell that scores 1,000 samples
 # on a busy laptop, but a cell stuck in a loop is still interrupted after 5 minutes.

@@ -17,7 +17,7 @@ def test_matches_reference(nb):
         expected = float(reference.discriminator_loss(d_real, d_fake))
         value = float(nb.discriminator_loss(d_real, d_fake))
         assert abs(value - expected) <= 1e-4 * max(1.0, abs(expected)), (
-            f"for D(x) and D(G(z)) of {real_size} and {fake_size} images the loss should be "
+            f"for {real_size} real and {fake_size} fake images the loss should be "
             f"mean BCE(D(x), 1) + mean BCE(D(G(z)), 0) = {expected:.4f}; got {value:.4f}. "
             "Real images have target 1 and fakes target 0; add the two means.")
 

@@ -13,7 +13,7 @@ def test_matches_reference(nb):
         expected = float(reference.generator_loss(d_fake, "non_saturating"))
         value = float(nb.generator_loss(d_fake))
         assert abs(value - expected) <= 1e-4 * max(1.0, abs(expected)), (
-            f"for D(G(z)) of {batch_size} fakes generator_loss should be mean BCE(D(G(z)), 1) = "
+            f"for a batch of {batch_size}, generator_loss should be mean BCE(D(G(z)), 1) = "
             f"{expected:.4f}; got {value:.4f}. The generator wants its fakes labelled real (1).")
 
 

@@ -14,6 +14,7 @@ SEED = 0                 # noise seed: the same submission always gets the same 
 MIN_INCEPTION_SCORE = 5.0
 MIN_COVERAGE = 8         # digits holding at least 3% of the samples
 MIN_CONFIDENT_RATE = 0.5  # share of samples the classifier is at least 90% sure of
+MIN_COVERAGE_FOR_CONFIDENCE = 5  # below this the confident share is not evidence of quality
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,10 @@ def test_coverage(scores):
 @pytest.mark.points(1)
 def test_confident_rate(scores):
     """Does the classifier recognise enough samples with confidence (top probability >= 0.9)?"""
+    assert scores.coverage >= MIN_COVERAGE_FOR_CONFIDENCE, (
+        f"the classifier puts nearly all your samples in {list(scores.covered_classes)}; its "
+        "confidence says little about images that are all alike (even an untrained generator's "
+        "grey blobs look like an 8 to it). Train until the generator draws different digits.")
     assert scores.confident_rate >= MIN_CONFIDENT_RATE, (
         f"the classifier is sure about {scores.confident_rate:.0%} of your samples; a trained "
         f"generator reaches {MIN_CONFIDENT_RATE:.0%}. Blurry or broken digits lower this share.")

@@ -13,10 +13,11 @@ The checks themselves live in the instructor's ``autograder/`` folder, found thr
 ``$GANLAB_AUTOGRADER``; this package contains none of them. Importing it is light
 (pytest, torch and nbgrader load only when something runs).
 """
-from .bridge import AUTOGRADER_ENV, GradingSetupError, autograder_root, discover, grade, run_checks
+from .bridge import (AUTOGRADER_ENV, GradingSetupError, autograder_root, discover, grade,
+                     list_checks, run_checks)
 from .results import CheckResult, PartResult
 
 __all__ = [
-    "grade", "run_checks", "discover", "autograder_root", "AUTOGRADER_ENV",
+    "grade", "run_checks", "discover", "list_checks", "autograder_root", "AUTOGRADER_ENV",
     "GradingSetupError", "CheckResult", "PartResult",
 ]

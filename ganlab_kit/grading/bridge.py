@@ -16,14 +16,15 @@ import contextlib
 import io
 import os
 import random
+import sys
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, MutableMapping, Optional, Tuple, Union
+from typing import Any, Iterator, List, MutableMapping, Optional, Tuple, Union
 
 from .results import PartResult
 
 __all__ = ["AUTOGRADER_ENV", "GradingSetupError", "autograder_root", "discover",
-           "run_checks", "grade"]
+           "list_checks", "run_checks", "grade"]
 
 #: Environment variable naming the folder that holds the hidden checks.
 AUTOGRADER_ENV = "GANLAB_AUTOGRADER"
@@ -69,13 +70,19 @@ def discover(part: str, root: Optional[PathLike] = None) -> Tuple[str, str, Path
 
 @contextlib.contextmanager
 def _isolated_pytest_environment() -> Iterator[None]:
-    """No plugin autoloading and no outer PYTEST_ADDOPTS while the checks run."""
+    """The checks run the same inside any caller: no plugin autoloading, no outer
+    PYTEST_ADDOPTS, and no assertion rewriting left installed by an enclosing pytest
+    run (feedback is the plain assertion message)."""
     saved = {name: os.environ.get(name) for name in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
     os.environ.pop("PYTEST_ADDOPTS", None)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    meta_path = list(sys.meta_path)
+    sys.meta_path[:] = [finder for finder in meta_path
+                        if type(finder).__name__ != "AssertionRewritingHook"]
     try:
         yield
     finally:
+        sys.meta_path[:] = meta_path
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -102,6 +109,52 @@ def _preserved_random_state() -> Iterator[None]:
         torch.set_grad_enabled(grad_enabled)
 
 
+def _run_pytest(module: Path, namespace: MutableMapping[str, Any], directory: Optional[PathLike],
+                seed: int, collect_only: bool = False):
+    """pytest.main on one check module with the grading plugin; (plugin, exit code, log)."""
+    import pytest
+
+    from .plugin import GradingPlugin
+
+    base = module.parent.parent
+    plugin = GradingPlugin(namespace, Path(directory or os.getcwd()).resolve(), seed=seed)
+    ini = base / "pytest.ini"
+    arguments = [
+        os.fspath(module), "-q",
+        # plugins a grading run does without: no cache files in the checks folder, no
+        # faulthandler (a kernel's stderr has no file descriptor), and no garbage
+        # collection passes after each run (unraisableexception: slow with torch loaded)
+        "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:faulthandler",
+        "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:legacypath",
+        "--assert=plain", "--capture=sys", "--import-mode=importlib",
+        f"--rootdir={base}", "-c", os.fspath(ini) if ini.is_file() else os.devnull,
+    ] + (["--collect-only"] if collect_only else [])
+    sink = io.StringIO()
+    with _isolated_pytest_environment(), _preserved_random_state(), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        exit_code = pytest.main(arguments, plugins=[plugin])
+    return plugin, exit_code, sink.getvalue()
+
+
+def _raise_for_setup_problems(module: Path, plugin: Any, exit_code: Any, log: str) -> None:
+    import pytest
+
+    if plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR,
+                                                 pytest.ExitCode.USAGE_ERROR,
+                                                 pytest.ExitCode.NO_TESTS_COLLECTED):
+        detail = "; ".join(plugin.collection_errors) or log.strip()[-500:] or "no checks found"
+        raise GradingSetupError(f"the hidden checks in {module} could not run: {detail}")
+
+
+def list_checks(part: str, root: Optional[PathLike] = None) -> List[Tuple[str, str, float]]:
+    """``(name, question, points)`` of every check of ``part``, in order, without running them."""
+    _, _, module = discover(part, root)
+    plugin, exit_code, log = _run_pytest(module, {}, None, 0, collect_only=True)
+    _raise_for_setup_problems(module, plugin, exit_code, log)
+    return plugin.catalogue()
+
+
 def run_checks(part: str, namespace: MutableMapping[str, Any],
                directory: Optional[PathLike] = None, root: Optional[PathLike] = None,
                seed: int = 0) -> PartResult:
@@ -118,34 +171,9 @@ def run_checks(part: str, namespace: MutableMapping[str, Any],
     Raises:
         GradingSetupError: the checks are missing or do not import.
     """
-    import pytest
-
-    from .plugin import GradingPlugin
-
     assignment, name, module = discover(part, root)
-    base = module.parent.parent
-    plugin = GradingPlugin(namespace, Path(directory or os.getcwd()).resolve(), seed=seed)
-    arguments = [
-        os.fspath(module), "-q",
-        # plugins a grading run does without: no cache files in the checks folder, no
-        # faulthandler (a kernel's stderr has no file descriptor), and no garbage
-        # collection passes after each run (unraisableexception: slow with torch loaded)
-        "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:faulthandler",
-        "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:legacypath",
-        "--assert=plain", "--capture=sys", "--import-mode=importlib",
-        f"--rootdir={base}", "-c", os.fspath(base / "pytest.ini"),
-    ]
-    if not (base / "pytest.ini").is_file():
-        arguments[-2:] = ["-c", os.devnull]
-    sink = io.StringIO()
-    with _isolated_pytest_environment(), _preserved_random_state(), warnings.catch_warnings(), \
-            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        warnings.simplefilter("ignore")
-        exit_code = pytest.main(arguments, plugins=[plugin])
-    if plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR,
-                                                 pytest.ExitCode.USAGE_ERROR):
-        detail = "; ".join(plugin.collection_errors) or sink.getvalue().strip()[-500:]
-        raise GradingSetupError(f"the hidden checks in {module} could not run: {detail}")
+    plugin, exit_code, log = _run_pytest(module, namespace, directory, seed)
+    _raise_for_setup_problems(module, plugin, exit_code, log)
     checks = plugin.results()
     if not checks:
         raise GradingSetupError(f"{module} holds no checks")

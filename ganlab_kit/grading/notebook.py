@@ -95,12 +95,14 @@ def student_copy(release: NotebookNode, source: NotebookNode,
 
 def run_in_process(notebook: NotebookNode, namespace: Optional[MutableMapping[str, Any]] = None,
                    skip_tags: Sequence[str] = ("training",), skip_tests: bool = True,
-                   filename: str = "<notebook>") -> MutableMapping[str, Any]:
+                   allow_errors: bool = False, filename: str = "<notebook>") -> MutableMapping[str, Any]:
     """Execute a notebook's code cells in this process and return its globals.
 
     Cells tagged with one of ``skip_tags`` (training runs) are left out, and so are
     test cells (nbgrader ``grade`` code cells without a solution) when ``skip_tests``;
-    hidden-test regions never run. Meant for fast tests of hidden checks.
+    hidden-test regions never run. With ``allow_errors`` a failing cell is skipped
+    and the next one runs (as nbgrader does); otherwise its exception propagates.
+    Meant for fast tests of hidden checks.
     """
     namespace = {"__name__": "__main__"} if namespace is None else namespace
     for index, cell in enumerate(notebook.cells):
@@ -114,5 +116,9 @@ def run_in_process(notebook: NotebookNode, namespace: Optional[MutableMapping[st
         source = strip_hidden_tests(cell.source)
         if source.lstrip().startswith(("%", "!")):
             continue  # IPython magics do not run outside a kernel
-        exec(compile(source, f"{filename}[{meta.get('grade_id', index)}]", "exec"), namespace)
+        try:
+            exec(compile(source, f"{filename}[{meta.get('grade_id', index)}]", "exec"), namespace)
+        except Exception:
+            if not allow_errors:
+                raise
     return namespace

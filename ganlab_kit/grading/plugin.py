@@ -164,6 +164,10 @@ class GradingPlugin:
         seed_everything(self.seed)
 
     # ------------------------------------------------------------------ results
+    def catalogue(self) -> List[Tuple[str, str, float]]:
+        """``(name, question, points)`` of every collected check, in order."""
+        return [self._info[nodeid] for nodeid in self._order]
+
     def results(self) -> List[CheckResult]:
         checks = []
         for nodeid in self._order:

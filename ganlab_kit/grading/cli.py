@@ -1,0 +1,72 @@
+"""``ganlab demo`` and ``ganlab solutions`` (instructor commands; they need nbgrader)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser(
+        "demo", help="grade a class of demo students with nbgrader, offline (make demo)",
+        description="Build a throwaway nbgrader course from assignments/, hand in the reference "
+                    "solution, the untouched stub and typical mistakes, autograde them, write "
+                    "feedback and grades.csv, and print the grade table.")
+    demo.add_argument("--course-dir", help="where to build the course (default: demo-course/ in the "
+                                           "repository; a folder ganlab did not make is never touched)")
+    demo.add_argument("--repo", help="the ganlab-kit checkout (default: found from here)")
+    demo.add_argument("--assignment", default="pytorch_gan", help="assignment to grade (default: pytorch_gan)")
+    demo.add_argument("--students", help="comma-separated demo students (default: all)")
+    demo.set_defaults(func=_demo)
+
+    solutions = subparsers.add_parser(
+        "solutions", help="regenerate the executed solution notebooks (make solutions)",
+        description="Run nbgrader generate_solution on every assignment and write the executed, "
+                    "normalised notebooks to solutions/.")
+    solutions.add_argument("--output", help="folder for the notebooks (default: solutions/ in the repository)")
+    solutions.add_argument("--repo", help="the ganlab-kit checkout (default: found from here)")
+    solutions.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    solutions.set_defaults(func=_solutions)
+
+
+def _repository(args: argparse.Namespace):
+    from .course import find_repository
+
+    return find_repository(args.repo) if args.repo else find_repository()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .bridge import GradingSetupError
+    from .course import NbgraderError
+    from .demo import run_demo
+
+    students = [name.strip() for name in args.students.split(",")] if args.students else None
+    try:
+        report = run_demo(args.course_dir, _repository(args), students, args.assignment,
+                          log=lambda message: print(f"ganlab demo: {message}", flush=True))
+    except (GradingSetupError, NbgraderError) as error:
+        print(f"ganlab demo: {error}", file=sys.stderr)
+        return 2
+    print(report.to_text())
+    if not report.ok:
+        print("ganlab demo: some students did not get the points their mistakes should cost "
+              "(rows marked UNEXPECTED)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _solutions(args: argparse.Namespace) -> int:
+    from .bridge import GradingSetupError
+    from .course import NbgraderError
+    from .solutions import generate_solutions
+
+    try:
+        paths = generate_solutions(args.output, _repository(args), args.assignment,
+                                   log=lambda message: print(f"ganlab solutions: {message}", flush=True))
+    except (GradingSetupError, NbgraderError) as error:
+        print(f"ganlab solutions: {error}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"wrote {path}")
+    return 0

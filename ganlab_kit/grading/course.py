@@ -1,0 +1,263 @@
+"""Drive nbgrader for a course built from the repository's ``assignments/`` folder.
+
+Used by ``ganlab demo`` and ``ganlab solutions`` and by the end-to-end tests. nbgrader
+runs as a subprocess of this Python (so its kernels use this environment); the
+gradebook is read through ``nbgrader.api``. A course folder made here carries a
+marker file, and only such folders are ever rebuilt: a user's own course directory,
+its student files and its gradebook are never touched.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from nbformat import NotebookNode
+
+from .bridge import AUTOGRADER_ENV, GradingSetupError
+from .notebook import nbgrader_metadata, read_notebook, write_notebook
+
+__all__ = ["Repository", "find_repository", "require_nbgrader", "Course", "NbgraderError",
+           "GradeCell", "MARKER"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: File that marks a folder as a course built by the kit (safe to rebuild).
+MARKER = ".ganlab-course"
+
+_GRADE_CALL = re.compile(r"""grade\(\s*["']([^"']+)["']""")
+_LOG_LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) .*?[/\\](?:submitted|autograded)[/\\]([^/\\]+)[/\\]")
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command failed; the message ends with the tail of its log."""
+
+
+def require_nbgrader() -> None:
+    """Raise a clear error when nbgrader (an optional dependency) is missing."""
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:
+        raise GradingSetupError(
+            "nbgrader is not installed in this environment. Install the grading extras: "
+            "pip install 'ganlab-kit[grading]'") from None
+
+
+@dataclass(frozen=True)
+class Repository:
+    """The instructor's side of the kit: the course sources and the hidden checks."""
+
+    root: Path
+    assignments: Path   # nbgrader course root holding source/<assignment>/
+    autograder: Path    # hidden checks, demo submissions, nbgrader_config.py
+
+    def assignment_names(self) -> List[str]:
+        return sorted(path.name for path in (self.assignments / "source").iterdir() if path.is_dir())
+
+
+def _looks_like_repository(path: Path) -> bool:
+    return (path / "assignments" / "source").is_dir() and (path / "autograder").is_dir()
+
+
+def find_repository(start: Optional[PathLike] = None) -> Repository:
+    """Find the checkout holding ``assignments/`` and ``autograder/``.
+
+    Looks at ``start`` (default: the working directory) and its parents, then next to
+    the installed package (an editable install from a checkout).
+    """
+    here = Path(start or os.getcwd()).resolve()
+    candidates = [here, *here.parents, Path(__file__).resolve().parents[2]]
+    for candidate in candidates:
+        if _looks_like_repository(candidate):
+            return Repository(candidate, candidate / "assignments", candidate / "autograder")
+    raise GradingSetupError(
+        "the course files were not found: this command needs a ganlab-kit checkout with "
+        "assignments/ (the nbgrader sources) and autograder/ (the hidden checks). Run it "
+        "inside the repository or pass --repo PATH.")
+
+
+@dataclass(frozen=True)
+class GradeCell:
+    """A graded cell of a source notebook."""
+
+    grade_id: str
+    points: float
+    part: Optional[str]   # "assignment/part" named by its grade(...) call; None for written answers
+
+    @property
+    def autograded(self) -> bool:
+        return self.part is not None
+
+
+class Course:
+    """An nbgrader course folder made from the repository's sources."""
+
+    def __init__(self, root: PathLike, repository: Repository, course_id: str = "ganlab-demo") -> None:
+        self.root = Path(root).resolve()
+        self.repository = repository
+        self.course_id = course_id
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def create(cls, root: PathLike, repository: Repository, assignments: Optional[Sequence[str]] = None,
+               course_id: str = "ganlab-demo") -> "Course":
+        """Build a fresh course at ``root`` (rebuilt only if the kit made it before)."""
+        require_nbgrader()
+        root = Path(root).resolve()
+        if root.exists() and any(root.iterdir()):
+            if not (root / MARKER).is_file():
+                raise GradingSetupError(
+                    f"{root} exists and was not made by ganlab; it is left alone. Choose another "
+                    "folder (--course-dir) or remove it yourself.")
+            shutil.rmtree(root)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / MARKER).write_text("made by ganlab-kit; `ganlab demo` may delete and rebuild this folder\n")
+        names = list(assignments or repository.assignment_names())
+        for name in names:
+            shutil.copytree(repository.assignments / "source" / name, root / "source" / name,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        grading_config = repository.autograder / "nbgrader_config.py"
+        (root / "nbgrader_config.py").write_text(
+            '"""Course settings written by ganlab-kit for a throwaway course."""\n'
+            "c = get_config()  # noqa: F821\n"
+            f"c.CourseDirectory.course_id = {course_id!r}\n"
+            f"load_subconfig({os.fspath(grading_config)!r})  # noqa: F821\n")
+        return cls(root, repository, course_id)
+
+    # ------------------------------------------------------------------ nbgrader
+    def environment(self) -> Dict[str, str]:
+        """Environment of nbgrader and its kernels: this Python first on PATH, the checks found."""
+        environment = dict(os.environ)
+        bin_dir = os.path.dirname(sys.executable)
+        environment["PATH"] = bin_dir + os.pathsep + environment.get("PATH", "")
+        environment[AUTOGRADER_ENV] = os.fspath(self.repository.autograder)
+        environment.pop("NBGRADER_EXECUTION", None)
+        environment.setdefault("PYTHONHASHSEED", "0")
+        return environment
+
+    def nbgrader(self, *arguments: str, check: bool = True,
+                 environment: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+        """Run ``nbgrader <arguments>`` in the course folder; raise :class:`NbgraderError` on failure."""
+        command = [sys.executable, "-m", "nbgrader", *arguments,
+                   "--Application.log_format=%(asctime)s.%(msecs)03d [%(name)s | %(levelname)s] %(message)s",
+                   "--Application.log_datefmt=%H:%M:%S"]
+        result = subprocess.run(command, cwd=self.root, env=environment or self.environment(),
+                                capture_output=True, text=True)
+        if check and result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+            raise NbgraderError(f"`nbgrader {' '.join(arguments)}` failed (exit {result.returncode}):\n{tail}")
+        return result
+
+    def generate_assignment(self, assignment: str) -> Path:
+        self.nbgrader("generate_assignment", assignment, "--force")
+        return self.release_notebook(assignment)
+
+    def validate(self, notebook: PathLike, invert: bool = False) -> Tuple[bool, str]:
+        """Run ``nbgrader validate`` (``--invert``: every test cell must fail); (success, report)."""
+        arguments = ["validate", os.fspath(notebook)] + (["--invert"] if invert else [])
+        result = self.nbgrader(*arguments, check=False)
+        report = result.stdout + result.stderr
+        success = ("Success!" in report) and result.returncode == 0
+        return success, report
+
+    def autograde(self, assignment: str, students: Optional[Iterable[str]] = None) -> Dict[str, float]:
+        """Autograde submissions (all by default, regrading with --force); seconds per student."""
+        arguments = ["autograde", assignment, "--force"]
+        students = list(students or [])
+        if students:
+            arguments.append("--CourseDirectory.student_id_exclude=" + ",".join(
+                sorted(set(self.students(assignment)) - set(students))))
+        result = self.nbgrader(*arguments)
+        return _seconds_per_student(result.stdout + result.stderr)
+
+    def generate_feedback(self, assignment: str) -> None:
+        self.nbgrader("generate_feedback", assignment, "--force")
+
+    def generate_solution(self, assignment: str, environment: Optional[Dict[str, str]] = None) -> Path:
+        self.nbgrader("generate_solution", assignment, "--force", environment=environment)
+        return self.root / "solution" / assignment / f"{assignment}.ipynb"
+
+    def export_csv(self, path: Optional[PathLike] = None) -> Path:
+        path = Path(path) if path else self.root / "grades.csv"
+        self.nbgrader("export", f"--to={os.fspath(path)}")
+        return path
+
+    # ------------------------------------------------------------------ files
+    def source_notebook(self, assignment: str) -> Path:
+        return self.root / "source" / assignment / f"{assignment}.ipynb"
+
+    def release_notebook(self, assignment: str) -> Path:
+        return self.root / "release" / assignment / f"{assignment}.ipynb"
+
+    def feedback_file(self, assignment: str, student: str) -> Path:
+        return self.root / "feedback" / student / assignment / f"{assignment}.html"
+
+    def autograded_notebook(self, assignment: str, student: str) -> Path:
+        return self.root / "autograded" / student / assignment / f"{assignment}.ipynb"
+
+    def students(self, assignment: str) -> List[str]:
+        submitted = self.root / "submitted"
+        if not submitted.is_dir():
+            return []
+        return sorted(path.name for path in submitted.iterdir() if (path / assignment).is_dir())
+
+    def add_submission(self, assignment: str, student: str, notebook: NotebookNode,
+                       files: Optional[Dict[str, PathLike]] = None) -> Path:
+        """Place a student's notebook (and extra files, e.g. generator.pt) in submitted/."""
+        folder = self.root / "submitted" / student / assignment
+        if folder.exists():
+            shutil.rmtree(folder)
+        write_notebook(notebook, folder / f"{assignment}.ipynb")
+        for name, source in (files or {}).items():
+            shutil.copyfile(source, folder / name)
+        (folder / "timestamp.txt").write_text(datetime(2026, 1, 1, 12, 0, 0).isoformat(" "))
+        return folder
+
+    # ------------------------------------------------------------------ gradebook
+    def grade_cells(self, assignment: str) -> List[GradeCell]:
+        """Graded cells of the source notebook, in order, with the part each one grades."""
+        cells = []
+        for cell in read_notebook(self.source_notebook(assignment)).cells:
+            meta = nbgrader_metadata(cell)
+            if not meta.get("grade"):
+                continue
+            match = _GRADE_CALL.search(cell.source) if cell.cell_type == "code" else None
+            cells.append(GradeCell(meta["grade_id"], float(meta.get("points", 0)),
+                                   match.group(1) if match else None))
+        return cells
+
+    def scores(self, assignment: str, student: str) -> Dict[str, Optional[float]]:
+        """grade_id -> points recorded by nbgrader (None: waits for a manual grade)."""
+        from nbgrader.api import Gradebook
+
+        result: Dict[str, Optional[float]] = {}
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}", course_id=self.course_id) as gradebook:
+            notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+            for grade in notebook.grades:
+                pending = grade.needs_manual_grade and grade.manual_score is None
+                result[grade.name] = None if pending else float(grade.score)
+        return result
+
+
+def _seconds_per_student(log: str) -> Dict[str, float]:
+    """Seconds nbgrader spent on each student, from the first to the last log line naming
+    their submitted/ or autograded/ folder (sanitising, executing, saving)."""
+    spans: Dict[str, List[float]] = {}
+    for line in log.splitlines():
+        match = _LOG_LINE.match(line)
+        if not match:
+            continue
+        hours, minutes, seconds = match.group(1).split(":")
+        clock = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        span = spans.setdefault(match.group(2), [clock, clock])
+        if clock < span[1]:  # past midnight
+            clock += 86400
+        span[1] = clock
+    return {student: round(end - begin, 2) for student, (begin, end) in spans.items()}

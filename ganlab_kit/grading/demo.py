@@ -1,0 +1,178 @@
+"""``ganlab demo``: grade a class of demo students end to end with nbgrader, offline.
+
+Builds a throwaway course from the repository's ``assignments/`` (default
+``demo-course/``, gitignored), releases the assignment, hands in one notebook per demo
+student (the reference answer, the untouched stub and typical mistakes, listed in
+``autograder/<assignment>/submissions.py``), autogrades them, writes feedback and a
+CSV export, and prints each student's points per part next to what the hidden checks
+are expected to give.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from .bridge import GradingSetupError, list_checks
+from .course import Course, GradeCell, Repository, find_repository, require_nbgrader
+from .notebook import read_notebook, student_copy
+from .submissions import Submission, answers_of, load_submissions
+
+__all__ = ["DemoRow", "DemoReport", "expected_points", "reference_generator_file", "run_demo"]
+
+DEFAULT_ASSIGNMENT = "pytorch_gan"
+
+
+def reference_generator_file(destination: Path) -> Path:
+    """Write the kit's trained reference generator as a student would save it: a float32
+    ``state_dict`` of :class:`~ganlab_kit.torch_gan.MLPGenerator` (``generator.pt``)."""
+    import torch
+
+    from ..torch_gan import MLPGenerator, load_generator
+    from ..torch_gan.recipes import REFERENCE_CHECKPOINTS
+
+    asset = REFERENCE_CHECKPOINTS["mlp"]
+    if not asset.is_file():
+        raise GradingSetupError(
+            f"the kit's reference generator is missing ({asset}); the reference student needs "
+            "it as generator.pt. It is produced by benchmarks/bench_time_to_bar.py "
+            "--write-references.")
+    generator = load_generator(MLPGenerator(), asset)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(generator.state_dict(), destination)
+    return destination
+
+
+def expected_points(submission: Submission, cells: Sequence[GradeCell],
+                    catalogue: Dict[str, List[tuple]]) -> Dict[str, float]:
+    """grade_id -> autograded points the hidden checks should give ``submission``."""
+    expected = {}
+    for cell in cells:
+        if not cell.autograded:
+            continue
+        part = cell.part.split("/", 1)[1]
+        expected[cell.grade_id] = round(sum(points for name, _, points in catalogue[cell.part]
+                                            if not submission.fails(part, name)), 4)
+    return expected
+
+
+@dataclass
+class DemoRow:
+    """One demo student's result."""
+
+    student: str
+    description: str
+    scores: Dict[str, Optional[float]]     # grade_id -> points (None: waits for a manual grade)
+    expected: Dict[str, float]             # grade_id -> expected autograded points
+    seconds: Optional[float] = None        # time nbgrader spent on the submission
+
+    @property
+    def autograded(self) -> float:
+        return round(sum(self.scores.get(grade_id) or 0.0 for grade_id in self.expected), 4)
+
+    @property
+    def expected_total(self) -> float:
+        return round(sum(self.expected.values()), 4)
+
+    @property
+    def as_expected(self) -> bool:
+        return all(abs((self.scores.get(grade_id) or 0.0) - points) < 1e-6
+                   for grade_id, points in self.expected.items())
+
+
+@dataclass
+class DemoReport:
+    """The grade table of a demo run."""
+
+    assignment: str
+    course: Path
+    cells: List[GradeCell]
+    rows: List[DemoRow] = field(default_factory=list)
+    csv: Optional[Path] = None
+
+    @property
+    def ok(self) -> bool:
+        return all(row.as_expected for row in self.rows)
+
+    def to_text(self) -> str:
+        auto = [cell for cell in self.cells if cell.autograded]
+        manual = [cell for cell in self.cells if not cell.autograded]
+        width = max([len(row.student) for row in self.rows] + [7])
+        header = (f"{'student':<{width}} " + " ".join(f"{index:>4}" for index in range(1, len(auto) + 1))
+                  + f"  {'auto':>7}  {'expected':>8}  {'manual':>7}  {'seconds':>7}")
+        lines = [f"Autograded points per part ({self.assignment}):", header, "-" * len(header)]
+        for row in self.rows:
+            parts = " ".join(f"{_points(row.scores.get(cell.grade_id)):>4}" for cell in auto)
+            manual_scores = [row.scores.get(cell.grade_id) for cell in manual]
+            manual_text = ("pending" if any(score is None for score in manual_scores)
+                           else _points(sum(manual_scores)))
+            seconds = "" if row.seconds is None else f"{row.seconds:.1f}"
+            verdict = "ok" if row.as_expected else "UNEXPECTED"
+            lines.append(f"{row.student:<{width}} {parts}  {_points(row.autograded):>7}  "
+                         f"{_points(row.expected_total):>8}  {manual_text:>7}  {seconds:>7}  {verdict}")
+        total_auto = sum(cell.points for cell in auto)
+        total_manual = sum(cell.points for cell in manual)
+        lines.append("")
+        lines.append("parts: " + ", ".join(
+            f"{index} {cell.part.split('/', 1)[1]} ({_points(cell.points)})"
+            for index, cell in enumerate(auto, 1)))
+        lines.append(f"autograded: {_points(total_auto)} points; written answers (graded by hand): "
+                     f"{_points(total_manual)} points")
+        lines.append("students: " + "; ".join(f"{row.student}: {row.description}" for row in self.rows))
+        lines.append(f"course: {self.course} (feedback in feedback/, grades in "
+                     f"{self.csv.name if self.csv else 'grades.csv'})")
+        return "\n".join(lines)
+
+
+def _points(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
+             students: Optional[Sequence[str]] = None, assignment: str = DEFAULT_ASSIGNMENT,
+             log: Callable[[str], None] = print) -> DemoReport:
+    """Build the demo course, grade the demo students and return the grade table."""
+    require_nbgrader()
+    repository = repository or find_repository()
+    course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
+    submissions = load_submissions(repository.autograder / assignment)
+    if students:
+        unknown = sorted(set(students) - {submission.name for submission in submissions})
+        if unknown:
+            raise GradingSetupError(f"no demo student(s) {unknown}; choose from "
+                                    f"{[submission.name for submission in submissions]}")
+        submissions = [submission for submission in submissions if submission.name in students]
+
+    log(f"building the course in {course_dir}")
+    course = Course.create(course_dir, repository, [assignment])
+    log("nbgrader generate_assignment (the student version)")
+    course.generate_assignment(assignment)
+    source = read_notebook(course.source_notebook(assignment))
+    release = read_notebook(course.release_notebook(assignment))
+    generator_file = None
+    for submission in submissions:
+        files = {}
+        if submission.generator == "reference":
+            generator_file = generator_file or reference_generator_file(
+                course.root / "reference" / "generator.pt")
+            files["generator.pt"] = generator_file
+        notebook = release if submission.stub else student_copy(release, source,
+                                                                answers_of(submission, source))
+        course.add_submission(assignment, submission.name, notebook, files)
+    log(f"nbgrader autograde ({len(submissions)} submissions)")
+    seconds = course.autograde(assignment)
+    log("nbgrader generate_feedback")
+    course.generate_feedback(assignment)
+    csv = course.export_csv()
+
+    cells = course.grade_cells(assignment)
+    catalogue = {cell.part: list_checks(cell.part, repository.autograder)
+                 for cell in cells if cell.autograded}
+    report = DemoReport(assignment, course.root, cells, csv=csv)
+    for submission in submissions:
+        report.rows.append(DemoRow(submission.name, submission.description,
+                                   course.scores(assignment, submission.name),
+                                   expected_points(submission, cells, catalogue),
+                                   seconds.get(submission.name)))
+    return report

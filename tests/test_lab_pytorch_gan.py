@@ -1,0 +1,267 @@
+"""The PyTorch GAN lab's hidden checks, run in process against the source notebook.
+
+No nbgrader here: the notebook's answer cells are executed in this process (training
+cells left out) and the bridge runs the checks on that namespace. Every check must
+pass the reference solution and fail at least one known-wrong variant; each demo
+mistake must fail exactly the checks it lists, in its own part only.
+"""
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from ganlab_kit.grading import list_checks, run_checks
+from ganlab_kit.grading.notebook import (find_cell, nbgrader_metadata, read_notebook,
+                                         run_in_process, strip_hidden_tests)
+from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, answers_of, load_submissions
+
+REPO = Path(__file__).resolve().parents[1]
+AUTOGRADER = REPO / "autograder"
+SOURCE = REPO / "assignments" / "source" / "pytorch_gan" / "pytorch_gan.ipynb"
+ASSIGNMENT = "pytorch_gan"
+SUBMISSIONS = {submission.name: submission for submission in load_submissions(AUTOGRADER / ASSIGNMENT)}
+
+#: Test-only wrong answers, so that every check is seen failing. (part, check) -> edits.
+MUTANTS = {
+    ("noise", "test_shape"): [Edit("noise_answer", "torch.randn(batch_size, latent_dim)",
+                                   "torch.randn(batch_size, 100)")],
+    ("noise", "test_standard_normal"): [Edit("noise_answer", "torch.randn(", "torch.rand(")],
+    ("noise", "test_fresh_and_reproducible"): [Edit(
+        "noise_answer", "torch.randn(batch_size, latent_dim)",
+        "torch.from_numpy(__import__('numpy').random.randn(batch_size, latent_dim)).float()")],
+    ("generator", "test_output_shape"): [Edit("generator_answer", "self.net(z).view(-1, 1, 28, 28)",
+                                              "self.net(z)")],
+    ("generator", "test_architecture"): [Edit("generator_answer", "nn.Linear(512, 1024),         # (B, 1024)\n"
+                                              "            nn.LeakyReLU(0.2),",
+                                              "nn.Linear(512, 1024),         # (B, 1024)\n"
+                                              "            nn.ReLU(),")],
+    ("generator", "test_reference_layout"): [Edit("generator_answer", "self.net = nn.Sequential(",
+                                                  "self.layers = nn.Sequential("),
+                                             Edit("generator_answer", "self.net(z)", "self.layers(z)")],
+    ("reshape", "test_general_cases"): [Edit("reshape_answer", "math.prod(in_shape) == math.prod(out_shape)",
+                                             "in_shape[0] == math.prod(out_shape)")],
+    ("reshape", "test_hint_answers"): [Edit("reshape_constants", "RESHAPE_800_TO_20_10_4 = True",
+                                            "RESHAPE_800_TO_20_10_4 = False")],
+    ("reshape", "test_last_layer_units"): [Edit("reshape_constants", "GENERATOR_LAST_FC_UNITS = 784",
+                                                "GENERATOR_LAST_FC_UNITS = 256")],
+    ("discriminator", "test_output_shape"): [Edit("discriminator_answer", "self.net(x.view(x.shape[0], -1))",
+                                                  "self.net(x.view(x.shape[0], -1)).squeeze(1)")],
+    ("discriminator", "test_output_range"): [Edit("discriminator_answer",
+                                                  "            nn.Sigmoid(),                 # a probability in (0, 1)\n",
+                                                  "")],
+    ("optimizers", "test_adam"): [Edit("optimizers_answer", "d_optimizer = torch.optim.Adam(",
+                                       "d_optimizer = torch.optim.RAdam(")],
+    ("optimizers", "test_settings"): [Edit("optimizers_answer", "torch.optim.Adam(generator.parameters(), lr=2e-4",
+                                           "torch.optim.Adam(generator.parameters(), lr=1e-3")],
+    ("optimizers", "test_each_on_its_own_network"): [Edit("optimizers_answer", "Adam(discriminator.parameters()",
+                                                          "Adam(generator.parameters()")],
+    ("discriminator_loss", "test_matches_reference"): [Edit(
+        "discriminator_loss_answer", "return real_loss + fake_loss", "return (real_loss + fake_loss) / 2")],
+    ("discriminator_loss", "test_direction"): [Edit(
+        "discriminator_loss_answer", "return real_loss + fake_loss",
+        "return bce(d_real, torch.zeros_like(d_real)) + bce(d_fake, torch.ones_like(d_fake))")],
+    ("discriminator_loss", "test_scalar_tensor_with_gradient"): [Edit(
+        "discriminator_loss_answer", "return real_loss + fake_loss", "return (real_loss + fake_loss).item()")],
+    ("generator_loss", "test_matches_reference"): [Edit(
+        "generator_loss_answer", "return nn.BCELoss()(d_fake, torch.ones_like(d_fake))",
+        "return -nn.BCELoss()(d_fake, torch.zeros_like(d_fake))")],
+    ("train_discriminator", "test_returns_loss"): [Edit("train_discriminator_answer", "return loss.item()",
+                                                        "return loss")],
+    ("train_discriminator", "test_updates_and_improves"): [Edit("train_discriminator_answer",
+                                                                "    d_optimizer.step()\n", "")],
+    ("train_discriminator", "test_no_gradient_into_generator"): [Edit(
+        "train_discriminator_answer", "discriminator(fake_images.detach())", "discriminator(fake_images)")],
+    ("train_generator", "test_returns_loss"): [Edit("train_generator_answer", "return loss.item()", "return loss")],
+    ("train_generator", "test_updates_only_generator"): [Edit("train_generator_answer",
+                                                              "    g_optimizer.step()\n", "")],
+    ("train_generator", "test_raises_d_of_g"): [Edit(
+        "train_generator_answer", "loss = generator_loss(discriminator(fake_images))",
+        "loss = -generator_loss(discriminator(fake_images))")],
+    ("train_generator", "test_batch_and_latent_size"): [Edit(
+        "train_generator_answer", "sample_noise(batch_size, latent_dim)", "sample_noise(batch_size)")],
+    ("train_generator", "test_clears_old_gradients"): [Edit("train_generator_answer",
+                                                            "    g_optimizer.zero_grad()\n", "")],
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared cores: one thread is faster and gives repeatable sums
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def source():
+    return read_notebook(SOURCE)
+
+
+def grade_cells(notebook):
+    """grade_id -> part graded by the cell's hidden grade(...) line."""
+    cells = {}
+    for cell in notebook.cells:
+        meta = nbgrader_metadata(cell)
+        if meta.get("grade") and cell.cell_type == "code":
+            match = re.search(r'grade\("pytorch_gan/(\w+)", globals\(\)\)', cell.source)
+            cells[meta["grade_id"]] = match.group(1) if match else None
+    return cells
+
+
+@pytest.fixture(scope="module")
+def parts(source):
+    return list(grade_cells(source).values())
+
+
+@pytest.fixture(scope="module")
+def catalogue(parts):
+    return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
+
+
+def namespace_with(source, edits=()):
+    notebook = nbformat.from_dict(source)
+    answers = {}
+    for edit in edits:
+        answers[edit.cell] = edit.apply(answers.get(edit.cell, strip_hidden_tests(
+            find_cell(source, edit.cell).source)))
+    for cell_id, text in answers.items():
+        find_cell(notebook, cell_id).source = text
+    return run_in_process(notebook)
+
+
+def grade_all(namespace, parts, directory):
+    return {part: run_checks(f"{ASSIGNMENT}/{part}", namespace, directory, AUTOGRADER) for part in parts}
+
+
+def test_every_grade_cell_runs_one_known_part(source, parts):
+    """Does every autograded cell end in exactly one grade("pytorch_gan/<part>", globals()) line
+    inside its hidden region, with a check module for that part?"""
+    for grade_id, part in grade_cells(source).items():
+        cell = find_cell(source, grade_id)
+        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)\n### END HIDDEN TESTS", cell.source, re.S)
+        assert hidden and hidden.group(1).strip().count("\n") == 0, grade_id
+        assert part is not None and (AUTOGRADER / ASSIGNMENT / f"test_{part}.py").is_file(), grade_id
+    modules = {path.stem[len("test_"):] for path in (AUTOGRADER / ASSIGNMENT).glob("test_*.py")}
+    assert modules == set(parts), "every check module is used by one grade cell"
+
+
+def test_cell_points_match_check_points(source, catalogue):
+    """Are a grade cell's points the sum of its checks' points (nbgrader rejects a higher score)?"""
+    for grade_id, part in grade_cells(source).items():
+        points = nbgrader_metadata(find_cell(source, grade_id))["points"]
+        assert points == sum(check[2] for check in catalogue[part]), grade_id
+
+
+def test_reference_earns_every_point(source, parts, tmp_path, reference_generator_file):
+    """Does the reference solution (with the kit's trained generator.pt) pass every hidden check?"""
+    (tmp_path / "generator.pt").write_bytes(reference_generator_file.read_bytes())
+    results = grade_all(namespace_with(source), parts, tmp_path)
+    failed = {part: result.failed_checks for part, result in results.items() if result.failed_checks}
+    assert not failed, {part: [c.feedback for c in results[part].checks if not c.passed] for part in failed}
+
+
+@pytest.mark.parametrize("name", sorted(name for name, s in SUBMISSIONS.items()
+                                        if s.edits and s.expected_failures != ALL_CHECKS))
+def test_demo_mistake_fails_exactly_its_checks(name, source, parts, catalogue, tmp_path,
+                                               reference_generator_file):
+    """Does each demo mistake fail exactly the checks it lists, and none in other parts?"""
+    submission = SUBMISSIONS[name]
+    (tmp_path / "generator.pt").write_bytes(reference_generator_file.read_bytes())
+    namespace = namespace_with(source, submission.edits)
+    results = grade_all(namespace, parts, tmp_path)
+    failed = {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
+    expected = {part: set(checks) for part, checks in submission.expected_failures.items()}
+    assert failed == expected
+
+
+@pytest.mark.parametrize("part, check", sorted(MUTANTS))
+def test_wrong_answer_fails_its_check(part, check, source):
+    """Does this known-wrong answer fail the check written to catch it?"""
+    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, MUTANTS[part, check]),
+                        root=AUTOGRADER)
+    assert check in result.failed_checks
+    feedback = next(c.feedback for c in result.checks if c.name == check)
+    assert feedback and "Traceback" not in feedback
+
+
+def test_every_check_has_a_failing_variant(catalogue):
+    """Is every hidden check seen failing on at least one wrong answer (demo mistake or test mutant)?"""
+    caught = set(MUTANTS)
+    for submission in SUBMISSIONS.values():
+        if isinstance(submission.expected_failures, dict):
+            caught |= {(part, check) for part, checks in submission.expected_failures.items()
+                       for check in checks}
+    quality = {("quality", name) for name, _, _ in catalogue["quality"]}  # see the quality tests
+    missing = {(part, name) for part, checks in catalogue.items() for name, _, _ in checks} - caught - quality
+    assert not missing
+
+
+def test_stub_fails_every_check(source, parts, tmp_path):
+    """Does the release version (solutions replaced by NotImplementedError, no generator.pt) earn nothing?"""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    release, _ = ClearHiddenTests().preprocess(release, resources)
+    namespace = run_in_process(release, allow_errors=True)
+    results = grade_all(namespace, parts, tmp_path)
+    assert {part: result.score for part, result in results.items()} == {part: 0 for part in parts}
+    messages = [check.feedback for result in results.values() for check in result.checks]
+    assert any("NotImplementedError" in message for message in messages)
+    assert any("defines no `RESHAPE_600_TO_20_20_2`" in message for message in messages)
+
+
+def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source):
+    """Do the visible quick checks pass the reference and every demo mistake (so a mistake only
+    costs its hidden checks' points) and fail on the unanswered stub?"""
+    from nbgrader.preprocessors import ClearSolutions
+
+    quick = {grade_id: strip_hidden_tests(find_cell(source, grade_id).source)
+             for grade_id in grade_cells(source)}
+    quick.pop("quality_checks")  # needs generator.pt; covered by the end-to-end test
+    for name, submission in SUBMISSIONS.items():
+        if submission.stub:
+            continue
+        namespace = namespace_with(source, submission.edits)
+        for grade_id, code in quick.items():
+            exec(compile(code, grade_id, "exec"), namespace)
+    stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    namespace = run_in_process(stub, allow_errors=True)
+    for grade_id, code in quick.items():
+        with pytest.raises(Exception):
+            exec(compile(code, grade_id, "exec"), namespace)
+
+
+def test_grading_is_repeatable(source):
+    """Does grading the same submission twice give the same points and the same feedback?"""
+    namespace = namespace_with(source, SUBMISSIONS["no_zero_grad"].edits)
+    first = [run_checks(f"{ASSIGNMENT}/{part}", namespace, root=AUTOGRADER)
+             for part in ("noise", "train_discriminator", "train_generator")]
+    second = [run_checks(f"{ASSIGNMENT}/{part}", namespace, root=AUTOGRADER)
+              for part in ("noise", "train_discriminator", "train_generator")]
+    assert first == second
+
+
+def test_quality_checks(source, tmp_path, reference_generator_file):
+    """Does the trained reference generator pass the quality checks while a missing file fails all
+    four and an untrained generator fails the three score checks?"""
+    from ganlab_kit.torch_gan import MLPGenerator
+
+    namespace = namespace_with(source)
+    missing = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
+    assert missing.score == 0 and "no generator.pt" in missing.checks[0].feedback
+    (tmp_path / "generator.pt").write_bytes(reference_generator_file.read_bytes())
+    assert run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER).passed
+    torch.manual_seed(0)
+    torch.save(MLPGenerator().state_dict(), tmp_path / "generator.pt")
+    untrained = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
+    assert untrained.failed_checks == ("test_inception_score", "test_coverage", "test_confident_rate")
+
+
+@pytest.fixture(scope="module")
+def reference_generator_file(tmp_path_factory):
+    """The kit's trained reference generator, saved as a student's generator.pt."""
+    from ganlab_kit.grading.demo import reference_generator_file as write_reference
+
+    return write_reference(tmp_path_factory.mktemp("reference") / "generator.pt")
