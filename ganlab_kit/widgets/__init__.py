@@ -1,0 +1,53 @@
+"""Notebook widgets for GAN training: state in plain Python, ipywidgets only draw it.
+
+* :class:`TrainingDashboard`: live curves, samples, progress, alarms and
+  Start / Pause / Stop for a PyTorch :class:`~ganlab_kit.torch_gan.Trainer`
+  (``dashboard.run(steps)``) or a Keras ``fit`` (``dashboard.keras_callback()``).
+* :class:`SampleGrid`: real and generated images labelled with D's P(real).
+* :class:`NoiseViewer`: noise vectors as images above the samples they produce.
+* :class:`DashboardState`, :class:`AlarmMonitor`: the logic, testable without widgets.
+
+Headless executions (nbgrader, nbconvert) get a static PNG instead of widgets;
+see :func:`display_mode` and the ``GANLAB_WIDGETS`` override.
+
+Names load on first use, so ``import ganlab_kit.widgets`` imports neither
+ipywidgets nor torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, List
+
+_NAMES = {
+    "TrainingDashboard": "dashboard",
+    "DashboardView": "dashboard",
+    "SampleGrid": "sample_grid",
+    "SampleVerdicts": "sample_grid",
+    "discriminator_verdicts": "sample_grid",
+    "NoiseViewer": "noise_viewer",
+    "standard_normal_noise": "noise_viewer",
+    "DashboardState": "state",
+    "RedrawThrottle": "state",
+    "Alarm": "alarms",
+    "AlarmMonitor": "alarms",
+    "effective_classes": "alarms",
+    "sample_spread": "alarms",
+    "display_mode": "environment",
+    "is_headless": "environment",
+    "DISPLAY_ENV": "environment",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(__all__)

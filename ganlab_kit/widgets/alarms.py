@@ -1,0 +1,253 @@
+"""Failure-mode alarms computed from training records: pure Python, no widgets.
+
+Three ways a GAN run goes wrong that a student can see early:
+
+* **discriminator overpowering**: D tells real from fake almost perfectly for many
+  steps, so ``log(1 - D(G(z)))`` saturates and G learns little;
+* **vanishing generator gradients**: the norm of G's gradient stays tiny for many
+  steps (often the result of the first, or of the minimax loss);
+* **mode collapse**: the samples cover few digit classes, or fewer than they used
+  to. Measured with the kit's MNIST classifier (``ganlab_kit.scoring.class_histogram``)
+  when it is installed and the images are 28x28 grey; otherwise with the spread of
+  the samples (mean pairwise distance), compared with its best value so far.
+
+Feed records with :meth:`AlarmMonitor.observe_record` and sample batches with
+:meth:`AlarmMonitor.observe_samples`; read :attr:`AlarmMonitor.active`.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Deque, Dict, List, Mapping, Optional, Union
+
+import numpy as np
+
+__all__ = [
+    "Alarm",
+    "AlarmMonitor",
+    "RollingMean",
+    "effective_classes",
+    "sample_spread",
+    "DISCRIMINATOR_OVERPOWERING",
+    "VANISHING_GENERATOR_GRADIENT",
+    "MODE_COLLAPSE",
+]
+
+DISCRIMINATOR_OVERPOWERING = "discriminator_overpowering"
+VANISHING_GENERATOR_GRADIENT = "vanishing_generator_gradient"
+MODE_COLLAPSE = "mode_collapse"
+
+ClassHistogram = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Alarm:
+    """One failure mode: raised at ``step``, ``active`` until its condition clears."""
+
+    name: str  # one of the *_OVERPOWERING / *_GRADIENT / MODE_COLLAPSE constants
+    message: str  # what a student reads, with the numbers that triggered it
+    step: int  # the step at which the alarm was (last) raised
+    active: bool = True  # False once the condition no longer holds
+    cleared_step: Optional[int] = None  # the step at which it cleared
+
+
+class RollingMean:
+    """Mean of the last ``size`` finite values (NaN values are skipped)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"a rolling window needs size >= 1, got {size}")
+        self.size = size
+        self._values: Deque[float] = deque()
+        self._total = 0.0
+
+    def add(self, value: float) -> None:
+        if not math.isfinite(value):
+            return
+        self._values.append(value)
+        self._total += value
+        if len(self._values) > self.size:
+            self._total -= self._values.popleft()
+
+    @property
+    def full(self) -> bool:
+        return len(self._values) == self.size
+
+    @property
+    def mean(self) -> float:
+        return self._total / len(self._values) if self._values else math.nan
+
+    def clear(self) -> None:
+        self._values.clear()
+        self._total = 0.0
+
+
+def effective_classes(histogram: np.ndarray) -> float:
+    """exp(entropy) of a class histogram: 10.0 for ten equal classes, 1.0 for one class."""
+    shares = np.asarray(histogram, dtype=np.float64)
+    if shares.sum() <= 0:
+        return 0.0
+    shares = shares / shares.sum()
+    shares = shares[shares > 0]
+    return float(np.exp(-(shares * np.log(shares)).sum()))
+
+
+def sample_spread(images: np.ndarray) -> float:
+    """Mean pairwise L2 distance between images ``(N, ...)``, per pixel (RMS), >= 0.
+
+    Identical samples give 0; a varied batch of MNIST digits in [-1, 1] gives about 0.9.
+    """
+    flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    if len(flat) < 2:
+        return 0.0
+    squared = (flat ** 2).sum(1)
+    distances = squared[:, None] + squared[None, :] - 2.0 * flat @ flat.T
+    pairs = np.sqrt(np.clip(distances[np.triu_indices(len(flat), 1)], 0.0, None))
+    return float(pairs.mean() / math.sqrt(flat.shape[1]))
+
+
+def _kit_class_histogram() -> Optional[ClassHistogram]:
+    """``ganlab_kit.scoring.class_histogram`` if it and its weights are installed, else None."""
+    try:
+        from ..scoring import class_histogram  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from ..scoring.metrics import class_histogram  # type: ignore[no-redef]
+        except ImportError:
+            return None
+    return class_histogram
+
+
+class AlarmMonitor:
+    """Watches records and samples and keeps the list of :class:`Alarm` objects.
+
+    Args:
+        overpowering_accuracy: D's mean accuracy ((on real + on fake) / 2) at or above
+            which D counts as overpowering, in [0, 1].
+        overpowering_steps: how many consecutive steps (a rolling mean) it must last.
+        vanishing_gradient_norm: G's gradient norm below which it counts as vanished.
+        vanishing_steps: over how many steps (a rolling mean) it must stay that small.
+        collapse_classes: raise mode collapse when samples cover at most this many
+            effective classes (exp of the entropy of the class histogram) ...
+        collapse_warmup_steps: ... but only after this many steps (young generators
+            draw blobs the classifier puts in one class).
+        collapse_drop: also raise it when coverage (classes, or the spread of the
+            samples) falls below ``(1 - collapse_drop)`` of its best value so far.
+        class_histogram: ``images (N, C, H, W) in [-1, 1] -> (10,) shares``; default:
+            the kit's MNIST classifier if available. ``False`` always uses the spread
+            (which only counts from ``collapse_warmup_steps`` on).
+    """
+
+    def __init__(self, overpowering_accuracy: float = 0.98, overpowering_steps: int = 200,
+                 vanishing_gradient_norm: float = 1e-3, vanishing_steps: int = 200,
+                 collapse_classes: float = 2.5, collapse_warmup_steps: int = 1000,
+                 collapse_drop: float = 0.5,
+                 class_histogram: Union[ClassHistogram, None, bool] = None) -> None:
+        if not 0.0 < overpowering_accuracy <= 1.0:
+            raise ValueError(f"overpowering_accuracy must be in (0, 1], got {overpowering_accuracy}")
+        if not 0.0 < collapse_drop < 1.0:
+            raise ValueError(f"collapse_drop must be in (0, 1), got {collapse_drop}")
+        self.overpowering_accuracy = overpowering_accuracy
+        self.vanishing_gradient_norm = vanishing_gradient_norm
+        self.collapse_classes = collapse_classes
+        self.collapse_warmup_steps = collapse_warmup_steps
+        self.collapse_drop = collapse_drop
+        self._accuracy = RollingMean(overpowering_steps)
+        self._gradient = RollingMean(vanishing_steps)
+        self._class_histogram = class_histogram if callable(class_histogram) else None
+        self._classifier_failed = class_histogram is False
+        self.alarms: Dict[str, Alarm] = {}
+        self.best_classes = 0.0  # best effective class count seen
+        self.best_spread = 0.0  # best sample spread seen
+        self.last_classes: Optional[float] = None
+        self.last_spread: Optional[float] = None
+        self.last_histogram: Optional[np.ndarray] = None
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def active(self) -> List[Alarm]:
+        """Alarms whose condition holds now, in the order they were raised."""
+        return [alarm for alarm in self.alarms.values() if alarm.active]
+
+    def is_active(self, name: str) -> bool:
+        alarm = self.alarms.get(name)
+        return bool(alarm and alarm.active)
+
+    # ------------------------------------------------------------------ updating
+    def _set(self, name: str, condition: bool, step: int, message: str) -> None:
+        alarm = self.alarms.get(name)
+        if condition:
+            if alarm is None or not alarm.active:
+                self.alarms[name] = Alarm(name, message, step)
+            else:
+                alarm.message = message
+        elif alarm is not None and alarm.active:
+            alarm.active = False
+            alarm.cleared_step = step
+
+    def observe_record(self, step: int, record: Mapping[str, float]) -> None:
+        """Update the overpowering and vanishing-gradient alarms with one step's record."""
+        accuracy_real = float(record.get("d_acc_real", math.nan))
+        accuracy_fake = float(record.get("d_acc_fake", math.nan))
+        self._accuracy.add((accuracy_real + accuracy_fake) / 2.0)
+        if self._accuracy.full:
+            mean = self._accuracy.mean
+            self._set(
+                DISCRIMINATOR_OVERPOWERING, mean >= self.overpowering_accuracy, step,
+                f"D is overpowering G: D's accuracy averaged {mean:.1%} over the last "
+                f"{self._accuracy.size} steps, so G gets little signal. Try a lower d_lr, "
+                "label smoothing, or fewer D steps.")
+        self._gradient.add(float(record.get("g_grad_norm", math.nan)))
+        if self._gradient.full:
+            mean = self._gradient.mean
+            self._set(
+                VANISHING_GENERATOR_GRADIENT, mean < self.vanishing_gradient_norm, step,
+                f"G's gradients are vanishing: their norm averaged {mean:.1e} over the last "
+                f"{self._gradient.size} steps. Use the non-saturating generator loss, or "
+                "weaken D.")
+
+    def _histogram(self, images: np.ndarray) -> Optional[np.ndarray]:
+        if self._classifier_failed or tuple(images.shape[1:]) != (1, 28, 28):
+            return None
+        if self._class_histogram is None:
+            self._class_histogram = _kit_class_histogram()
+            if self._class_histogram is None:
+                self._classifier_failed = True
+                return None
+        try:
+            with warnings.catch_warnings():  # young generators' odd ranges are expected here
+                warnings.simplefilter("ignore")
+                return np.asarray(self._class_histogram(images), dtype=np.float64)
+        except (FileNotFoundError, ImportError, OSError, RuntimeError):
+            self._classifier_failed = True  # no weights: use the spread from now on
+            return None
+
+    def observe_samples(self, step: int, images: np.ndarray) -> None:
+        """Update the mode-collapse alarm with a batch of samples ``(N, C, H, W)`` in [-1, 1]."""
+        images = np.asarray(images, dtype=np.float32)
+        histogram = self._histogram(images)
+        if histogram is not None:
+            self.last_histogram = histogram
+            classes = effective_classes(histogram)
+            self.last_classes = classes
+            self.best_classes = max(self.best_classes, classes)
+            too_few = step >= self.collapse_warmup_steps and classes <= self.collapse_classes
+            fell = self.best_classes >= 4.0 and classes < (1 - self.collapse_drop) * self.best_classes
+            top = int(np.argmax(histogram))
+            self._set(
+                MODE_COLLAPSE, too_few or fell, step,
+                f"Mode collapse? The samples cover about {classes:.1f} digit classes "
+                f"(best so far {self.best_classes:.1f}); {histogram[top] / histogram.sum():.0%} "
+                f"of them look like a {top}.")
+            return
+        spread = sample_spread(images)
+        self.last_spread = spread
+        if step >= self.collapse_warmup_steps:  # young generators' noise is spread out too
+            self.best_spread = max(self.best_spread, spread)
+        fell = self.best_spread > 0 and spread < (1 - self.collapse_drop) * self.best_spread
+        self._set(
+            MODE_COLLAPSE, fell, step,
+            f"Mode collapse? The samples have become alike: their spread is {spread:.2f}, "
+            f"down from {self.best_spread:.2f}.")

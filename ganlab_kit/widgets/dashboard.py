@@ -1,0 +1,461 @@
+"""The live training dashboard: curves, samples, progress, alarms, Start / Pause / Stop.
+
+Usage in a notebook cell (PyTorch track)::
+
+    dashboard = TrainingDashboard(trainer)
+    history = dashboard.run(2000)   # shows the dashboard, trains, returns the History
+
+Keras track: ``gan.fit(..., callbacks=[dashboard.keras_callback(batch_size=64)])``.
+
+How Pause and Stop work while the cell is still running: see
+:mod:`ganlab_kit.widgets._clicks` (the kernel's shell channel thread acts on the
+click at once). ``run(steps, block=False)`` instead trains in a background thread
+and the cell finishes at once; ``dashboard.wait()`` then returns the History.
+Headless executions (nbgrader, nbconvert; see :mod:`ganlab_kit.widgets.environment`)
+always train synchronously and leave one static PNG instead of widgets.
+"""
+from __future__ import annotations
+
+import html
+import math
+import sys
+import threading
+import time
+from functools import partial
+from typing import Any, Dict, Optional, Union
+
+import numpy as np
+
+from ..config import GradingBudget
+from ..torch_gan.trainer import Callback, History
+from . import drawing
+from ._clicks import EarlyClicks, route_clicks_early
+from .alarms import AlarmMonitor
+from .environment import current_request_id, display_mode, show_png
+from .state import DashboardState, RedrawThrottle
+
+__all__ = ["TrainingDashboard", "DashboardView"]
+
+ACTIONS = ("start", "pause", "stop")
+
+
+def _ipython_running() -> bool:
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def _planned_steps(trainer: Any, steps: int) -> int:
+    """How many steps ``trainer.fit(steps)`` will run: nbgrader's budget may cap it (or
+    skip training when a checkpoint exists), exactly as :meth:`Trainer.fit` decides."""
+    budget = GradingBudget.from_environment()
+    if budget.active:
+        path = getattr(trainer, "checkpoint_path", None)
+        if path is not None and path.is_file():
+            return 0
+        return min(steps, budget.max_steps)
+    return steps
+
+
+def _keras_planned_steps(trainer: Any) -> Optional[int]:
+    params = getattr(trainer, "params", None) or {}
+    epochs, steps = params.get("epochs"), params.get("steps")
+    if isinstance(epochs, int) and isinstance(steps, int):
+        return epochs * steps
+    return None
+
+
+class DashboardView:
+    """The ipywidgets of a dashboard; it only maps a :class:`DashboardState` to traits."""
+
+    def __init__(self, title: str) -> None:
+        import ipywidgets as widgets
+
+        self.title = title
+        button_layout = widgets.Layout(width="90px")
+        self.start_button = widgets.Button(description="Start", icon="play",
+                                           button_style="success", layout=button_layout)
+        self.pause_button = widgets.Button(description="Pause", icon="pause",
+                                           button_style="warning", layout=button_layout)
+        self.stop_button = widgets.Button(description="Stop", icon="stop",
+                                          button_style="danger", layout=button_layout)
+        self.buttons = {"start": self.start_button, "pause": self.pause_button,
+                        "stop": self.stop_button}
+        self.status = widgets.HTML()
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                              layout=widgets.Layout(width="260px"))
+        self.step_label = widgets.Label()
+        self.speed_label = widgets.Label()
+        self.curves = widgets.Image(format="png")
+        self.samples = widgets.Image(format="png")
+        self.alarms = widgets.HTML()
+        for widget, name in ((self.start_button, "start"), (self.pause_button, "pause"),
+                             (self.stop_button, "stop"), (self.status, "status"),
+                             (self.progress, "progress"), (self.step_label, "step"),
+                             (self.speed_label, "speed"), (self.curves, "curves"),
+                             (self.samples, "samples"), (self.alarms, "alarms")):
+            widget.add_class(f"ganlab-{name}")
+        self.box = widgets.VBox([
+            self.status,
+            widgets.HBox([self.start_button, self.pause_button, self.stop_button, self.progress,
+                          self.step_label, self.speed_label],
+                         layout=widgets.Layout(align_items="center")),
+            widgets.HBox([self.curves, self.samples]),
+            self.alarms,
+        ])
+        self.box.add_class("ganlab-dashboard")
+        self.samples_version = -1  # the snapshot version on screen
+
+    def show_controls(self, state: DashboardState, enabled: Dict[str, bool]) -> None:
+        """Status line, progress, labels and which buttons are enabled."""
+        color = {"running": "#1a7f37", "paused": "#b26b00", "failed": "#c62828",
+                 "stopped": "#555", "finished": "#1f4e9b"}.get(state.status, "#555")
+        self.status.value = (f"<b>{html.escape(self.title)}</b> &middot; "
+                             f"<span style='color:{color}'>{state.status}</span>"
+                             + (f" &middot; {html.escape(state.error)}" if state.error else ""))
+        self.progress.value = state.progress
+        self.progress.bar_style = {"finished": "success", "failed": "danger",
+                                   "paused": "warning"}.get(state.status, "info")
+        self.step_label.value = state.step_text()
+        self.speed_label.value = state.speed_text()
+        self.start_button.description = "Resume" if state.status == "paused" else "Start"
+        for action, button in self.buttons.items():
+            button.disabled = not enabled[action]
+
+    def show_alarms(self, state: DashboardState) -> None:
+        rows = []
+        for alarm in state.alarms:
+            if alarm.active:
+                rows.append("<div style='color:#b71c1c;background:#fdecea;padding:2px 6px;"
+                            f"margin:2px 0'>&#9888; step {alarm.step}: "
+                            f"{html.escape(alarm.message)}</div>")
+            else:
+                rows.append(f"<div style='color:#777;padding:2px 6px'>cleared at step "
+                            f"{alarm.cleared_step}: {html.escape(alarm.message)}</div>")
+        self.alarms.value = "".join(rows) or "<span style='color:#777'>No failure-mode alarms.</span>"
+
+
+class TrainingDashboard(Callback):
+    """Live view of a GAN run, attached to a trainer as a :class:`~ganlab_kit.torch_gan.Callback`.
+
+    Shows D and G losses, D's accuracy on real and fake images, mean D(x) and
+    D(G(z)), samples from the fixed noise, a progress bar with examples/second and
+    ETA, failure-mode alarms, and Start / Pause / Stop buttons.
+
+    Args:
+        trainer: a :class:`~ganlab_kit.torch_gan.Trainer` (needed by :meth:`run` and
+            the Start button; a Keras run passes its bridge instead).
+        title: heading of the dashboard.
+        refresh_seconds: at most one redraw per this many seconds.
+        max_overhead: and at most this share of the time spent drawing (the wait
+            after a redraw grows with its cost).
+        alarms: True for the default :class:`AlarmMonitor`, False for none, or your own.
+        columns: columns of the sample grid.
+    """
+
+    def __init__(self, trainer: Optional[Any] = None, *, title: str = "GAN training",
+                 refresh_seconds: float = 1.0, max_overhead: float = 0.02,
+                 alarms: Union[bool, AlarmMonitor] = True, columns: int = 8) -> None:
+        if alarms is True:
+            monitor: Optional[AlarmMonitor] = AlarmMonitor()
+        elif alarms is False or alarms is None:
+            monitor = None
+        elif isinstance(alarms, AlarmMonitor):
+            monitor = alarms
+        else:
+            raise TypeError(f"alarms must be True, False or an AlarmMonitor, got {alarms!r}")
+        self.trainer = trainer
+        self.title = title
+        self.columns = columns
+        self.state = DashboardState(monitor)
+        self.throttle = RedrawThrottle(refresh_seconds, max_overhead)
+        self._view: Optional[DashboardView] = None
+        self._in_use: Optional[Any] = None  # the trainer (or Keras bridge) training now
+        self._training = threading.Event()
+        self._ui_lock = threading.RLock()
+        self._early_clicks = EarlyClicks()
+        self._thread: Optional[threading.Thread] = None
+        self._thread_error: Optional[BaseException] = None
+        self._pending_planned: Optional[int] = None
+        self._run_steps: Optional[int] = None
+        self._shown_in: Optional[str] = None  # the cell (execute request) showing the view
+        self.live_clicks = False  # True once clicks can act while a cell runs
+
+    # ------------------------------------------------------------------ widgets
+    @property
+    def view(self) -> DashboardView:
+        """The ipywidgets (built on first use; headless runs never build them)."""
+        if self._view is None:
+            view = DashboardView(self.title)
+            early = []
+            for action, button in view.buttons.items():
+                button.on_click(partial(self._on_click, action))
+                early.append(route_clicks_early(button, partial(self._on_early_click, action)))
+            self.live_clicks = all(early)
+            self._view = view
+            self._refresh(force=True)
+        return self._view
+
+    @property
+    def widget(self):
+        """The dashboard's top-level ipywidgets ``VBox``."""
+        return self.view.box
+
+    def display(self) -> None:
+        """Show the live widget, or, headless, a PNG of the current state."""
+        if display_mode() == "live":
+            from IPython.display import display
+
+            self._shown_in = current_request_id()
+            display(self.widget)
+        else:
+            show_png(self.to_png())
+
+    def _ipython_display_(self) -> None:
+        self.display()
+
+    def _show_in_this_cell(self) -> None:
+        """Display the live view once per cell (run() and a bare fit() both call this)."""
+        request = current_request_id()
+        if request is None or request == self._shown_in or display_mode() != "live":
+            return
+        self.display()
+
+    def to_png(self, live: bool = False) -> bytes:
+        """The whole dashboard as PNG bytes; ``live=False`` leaves out wall-clock numbers
+        (examples/second, ETA), so a seeded run gives the same bytes every time."""
+        return drawing.png_bytes(drawing.draw_dashboard(self.state, self.title, self.columns, live))
+
+    def save_png(self, path) -> None:
+        """Write :meth:`to_png` to ``path``."""
+        with open(path, "wb") as file:
+            file.write(self.to_png())
+
+    # ------------------------------------------------------------------ drawing
+    def _control(self) -> Optional[Any]:
+        return self._in_use if self._in_use is not None else self.trainer
+
+    def _enabled(self) -> Dict[str, bool]:
+        training = self._training.is_set()
+        paused = self.state.status == "paused"
+        return {"start": paused or (not self.is_training and self.trainer is not None),
+                "pause": training and not paused, "stop": training}
+
+    def _refresh_controls(self) -> None:
+        view = self._view
+        if view is None:
+            return
+        with self._ui_lock:
+            view.show_controls(self.state, self._enabled())
+
+    def _refresh(self, force: bool = False) -> None:
+        """Redraw the view if one exists and a redraw is due (always when ``force``)."""
+        view = self._view
+        if view is None or not (force or self.throttle.due()):
+            return
+        started = self.throttle.clock()
+        with self._ui_lock:
+            curves = drawing.png_bytes(drawing.draw_curves(self.state), fast=True)
+            samples = None
+            if view.samples_version != self.state.snapshot_version:
+                samples = drawing.png_bytes(drawing.draw_samples(self.state, self.columns), fast=True)
+            view.curves.value = curves
+            if samples is not None:
+                view.samples.value = samples
+                view.samples_version = self.state.snapshot_version
+            view.show_controls(self.state, self._enabled())
+            view.show_alarms(self.state)
+        self.throttle.done(started)
+
+    # ------------------------------------------------------------------ buttons
+    def _on_click(self, action: str, _button: Any = None) -> None:
+        """A button's ordinary handler (main thread, once the kernel is free)."""
+        if self._early_clicks.consume(action):
+            return  # already done the moment the click arrived
+        self._apply(action)
+
+    def _on_early_click(self, action: str) -> None:
+        """On the kernel's shell channel thread, as a click arrives (see ``_clicks``)."""
+        if not self._training.is_set():
+            return  # nothing is running: the ordinary handler will act
+        self._apply(action, early=True)
+        self._early_clicks.handled(action)
+
+    def _apply(self, action: str, early: bool = False) -> None:
+        control = self._control()
+        if action == "start":
+            if self._training.is_set():
+                if control is not None and control.is_paused:
+                    control.resume()
+                    self.state.set_paused(False)
+            elif not early and self.trainer is not None and not self.is_training:
+                self._start_background(self._next_run_steps())
+        elif action == "pause":
+            if self._training.is_set() and control is not None:
+                control.pause()
+                self.state.set_paused(True)
+        elif action == "stop":
+            if self._training.is_set() and control is not None:
+                control.stop()
+        else:
+            raise ValueError(f"unknown action {action!r}; use one of {ACTIONS}")
+        self._refresh_controls()
+
+    def start(self) -> None:
+        """What the Start button does: resume a paused run, or train in the background."""
+        self._apply("start")
+
+    def pause(self) -> None:
+        """What the Pause button does: hold training before its next step."""
+        self._apply("pause")
+
+    def stop(self) -> None:
+        """What the Stop button does: end training after the current step."""
+        self._apply("stop")
+
+    # ------------------------------------------------------------------ training
+    @property
+    def is_training(self) -> bool:
+        """True while a run is in progress (here or in a background thread)."""
+        thread = self._thread
+        return self._training.is_set() or (thread is not None and thread.is_alive())
+
+    def _require_trainer(self) -> Any:
+        if self.trainer is None:
+            raise ValueError(
+                "this dashboard has no trainer; create it with TrainingDashboard(trainer), or "
+                "for Keras pass dashboard.keras_callback() to fit()")
+        return self.trainer
+
+    def _attach(self, trainer: Any) -> None:
+        if self not in trainer.callbacks:
+            trainer.callbacks.append(self)
+
+    def _next_run_steps(self) -> int:
+        trainer = self._require_trainer()
+        target = self.state.target_step
+        if target is not None and trainer.step < target:
+            return target - trainer.step
+        return self._run_steps or trainer.config.steps
+
+    def run(self, steps: Optional[int] = None, block: bool = True) -> History:
+        """Show the dashboard, train ``steps`` steps (default ``config.steps``), return the History.
+
+        ``block=True`` (the default) returns when training ends, so the next cells see the
+        trained model; Pause / Stop still act at once in JupyterLab (ipykernel 7).
+        ``block=False`` trains in a background thread and returns the History at once (it
+        fills in as training goes; :meth:`wait` waits for the end). Headless executions
+        always block.
+        """
+        trainer = self._require_trainer()
+        if self.is_training:
+            raise RuntimeError("this dashboard is already training; press Stop or call "
+                               "dashboard.wait() first")
+        steps = trainer.config.steps if steps is None else int(steps)
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        self._run_steps = steps
+        live = display_mode() == "live"
+        if live:
+            self._show_in_this_cell()
+        if block or not live:
+            self._attach(trainer)
+            self._pending_planned = _planned_steps(trainer, steps)
+            return trainer.fit(steps)
+        self._start_background(steps)
+        return trainer.history
+
+    def _start_background(self, steps: int) -> None:
+        trainer = self._require_trainer()
+        self._attach(trainer)
+        self._pending_planned = _planned_steps(trainer, steps)
+        self._thread_error = None
+
+        def train() -> None:
+            try:
+                trainer.fit(steps)
+            except BaseException as error:  # shown on the dashboard, re-raised by wait()
+                self._thread_error = error
+
+        self._thread = threading.Thread(target=train, name="ganlab-dashboard-training", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: Optional[float] = None) -> History:
+        """Wait for a background run (``run(block=False)`` or Start) and return its History."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                raise TimeoutError(f"training still running after {timeout} s")
+        if self._thread_error is not None:
+            error, self._thread_error = self._thread_error, None
+            raise error
+        return self._require_trainer().history
+
+    def keras_callback(self, batch_size: Optional[int] = None, snapshot_every: int = 100,
+                       n_fixed: int = 64, seed: Optional[int] = 0, generator: Any = None):
+        """A Keras callback that feeds this dashboard (``ganlab_kit.keras_gan.KerasHistoryBridge``).
+
+        ``gan.fit(data, epochs=5, callbacks=[dashboard.keras_callback(batch_size=64)])``;
+        Pause / Stop act on that ``fit``. Imports TensorFlow.
+        """
+        from ..keras_gan import KerasHistoryBridge
+
+        return KerasHistoryBridge(self, batch_size=batch_size, snapshot_every=snapshot_every,
+                                  n_fixed=n_fixed, seed=seed, generator=generator)
+
+    # ------------------------------------------------------------------ Callback hooks
+    def on_train_begin(self, trainer: Any) -> None:
+        self._in_use = trainer
+        planned = getattr(trainer, "planned_steps", None)
+        if planned is None:
+            planned = self._pending_planned if trainer is self.trainer else None
+        if planned is None:
+            planned = _keras_planned_steps(trainer)
+        self._pending_planned = None
+        self.state.begin(int(getattr(trainer, "step", self.state.step)), planned)
+        self._training.set()
+        self.throttle.reset()
+        self._show_in_this_cell()
+        self._refresh(force=True)
+
+    def on_step_end(self, trainer: Any, record: Dict[str, float]) -> None:
+        self.state.add_record(record)
+        paused = bool(getattr(trainer, "is_paused", False))
+        stopping = bool(getattr(trainer, "stop_requested", False))
+        self.state.set_paused(paused)
+        self._refresh(force=paused or stopping)  # the screen must show where it halts
+
+    def on_snapshot(self, trainer: Any, step: int, images: Any) -> None:
+        if hasattr(images, "detach"):
+            images = images.detach().cpu().numpy()
+        self.state.add_snapshot(step, np.asarray(images))
+
+    def _catch_up(self, trainer: Any) -> None:
+        """Curves and samples the dashboard did not see (a checkpoint was loaded)."""
+        history = getattr(trainer, "history", None)
+        if isinstance(history, History) and len(history) > len(self.state.steps):
+            self.state.add_history(history.step, history.to_dict())
+        step = getattr(trainer, "step", None)
+        if step is not None and self.state.snapshot_step != step and hasattr(trainer, "sample"):
+            self.state.add_snapshot(step, trainer.sample().cpu().numpy())
+
+    def on_train_end(self, trainer: Any) -> None:
+        error = sys.exc_info()[1]  # set when fit is unwinding from an exception
+        self._training.clear()
+        try:
+            if error is None:
+                self._catch_up(trainer)
+        finally:
+            if isinstance(error, KeyboardInterrupt):
+                self.state.end(stopped=True)
+            elif error is not None:
+                self.state.end(error=f"{type(error).__name__}: {error}")
+            else:
+                self.state.end(stopped=bool(getattr(trainer, "stop_requested", False)))
+            self._in_use = None
+            self._refresh(force=True)
+        if display_mode() == "static" and _ipython_running():
+            show_png(self.to_png())
+
+    def __repr__(self) -> str:
+        return f"<TrainingDashboard {self.state.step_text()} {self.state.status}>"
