@@ -25,7 +25,7 @@ from .bridge import AUTOGRADER_ENV, GradingSetupError
 from .notebook import nbgrader_metadata, read_notebook, write_notebook
 
 __all__ = ["Repository", "find_repository", "require_nbgrader", "Course", "NbgraderError",
-           "GradeCell", "MARKER"]
+           "GradeCell", "grade_cells_of", "MARKER"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -94,6 +94,19 @@ class GradeCell:
     @property
     def autograded(self) -> bool:
         return self.part is not None
+
+
+def grade_cells_of(notebook: NotebookNode) -> List[GradeCell]:
+    """Graded cells of a source notebook, in order, with the part each one grades."""
+    cells = []
+    for cell in notebook.cells:
+        meta = nbgrader_metadata(cell)
+        if not meta.get("grade"):
+            continue
+        match = _GRADE_CALL.search(cell.source) if cell.cell_type == "code" else None
+        cells.append(GradeCell(meta["grade_id"], float(meta.get("points", 0)),
+                               match.group(1) if match else None))
+    return cells
 
 
 class Course:
@@ -222,16 +235,8 @@ class Course:
 
     # ------------------------------------------------------------------ gradebook
     def grade_cells(self, assignment: str) -> List[GradeCell]:
-        """Graded cells of the source notebook, in order, with the part each one grades."""
-        cells = []
-        for cell in read_notebook(self.source_notebook(assignment)).cells:
-            meta = nbgrader_metadata(cell)
-            if not meta.get("grade"):
-                continue
-            match = _GRADE_CALL.search(cell.source) if cell.cell_type == "code" else None
-            cells.append(GradeCell(meta["grade_id"], float(meta.get("points", 0)),
-                                   match.group(1) if match else None))
-        return cells
+        """Graded cells of the course's source notebook, in order."""
+        return grade_cells_of(read_notebook(self.source_notebook(assignment)))
 
     def scores(self, assignment: str, student: str) -> Dict[str, Optional[float]]:
         """grade_id -> points recorded by nbgrader (None: waits for a manual grade)."""

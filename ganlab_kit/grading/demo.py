@@ -119,7 +119,8 @@ class DemoReport:
             for index, cell in enumerate(auto, 1)))
         lines.append(f"autograded: {_points(total_auto)} points; written answers (graded by hand): "
                      f"{_points(total_manual)} points")
-        lines.append("students: " + "; ".join(f"{row.student}: {row.description}" for row in self.rows))
+        lines.append("students:")
+        lines.extend(f"  {row.student:<{width}} {row.description}" for row in self.rows)
         lines.append(f"course: {self.course} (feedback in feedback/, grades in "
                      f"{self.csv.name if self.csv else 'grades.csv'})")
         return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""`ganlab demo` / `ganlab solutions` plumbing that needs no nbgrader run, and the wheel."""
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ganlab_kit.cli import main
+from ganlab_kit.grading import GradingSetupError
+from ganlab_kit.grading import course as course_module
+from ganlab_kit.grading.solutions import normalize_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_demo_leaves_a_foreign_folder_alone(tmp_path, capsys):
+    """Does `ganlab demo` refuse to build in a folder it did not make, and leave its files untouched?"""
+    (tmp_path / "gradebook.db").write_text("a real course's grades")
+    assert main(["demo", "--course-dir", str(tmp_path)]) == 2
+    assert "was not made by ganlab" in capsys.readouterr().err
+    assert (tmp_path / "gradebook.db").read_text() == "a real course's grades"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["gradebook.db"]
+
+
+def test_demo_names_unknown_students(tmp_path, capsys):
+    """Does asking for a demo student who does not exist list the ones that do, before building anything?"""
+    assert main(["demo", "--students", "nobody", "--course-dir", str(tmp_path / "course")]) == 2
+    error = capsys.readouterr().err
+    assert "nobody" in error and "reference" in error
+    assert not (tmp_path / "course").exists()
+
+
+def test_missing_nbgrader_says_what_to_install(monkeypatch, capsys):
+    """Without nbgrader, do the commands say to install the grading extras?"""
+    monkeypatch.setitem(sys.modules, "nbgrader", None)  # import nbgrader now raises ImportError
+    with pytest.raises(GradingSetupError, match=r"pip install 'ganlab-kit\[grading\]'"):
+        course_module.require_nbgrader()
+    assert main(["solutions", "--output", "unused"]) == 2
+    assert "ganlab-kit[grading]" in capsys.readouterr().err
+
+
+def test_missing_checkout_is_explained(monkeypatch, tmp_path):
+    """Outside a checkout, is the error about the missing assignments/ and autograder/ folders?"""
+    monkeypatch.setattr(course_module, "_looks_like_repository", lambda path: False)
+    with pytest.raises(GradingSetupError, match="assignments/.*autograder/"):
+        course_module.find_repository(tmp_path)
+
+
+def test_cli_module_imports_light():
+    """Does `ganlab` load the grading commands without importing torch, nbgrader or pytest?"""
+    code = ("import sys, ganlab_kit.grading.cli; "
+            "print(sorted(m for m in ('torch', 'nbgrader', 'pytest', 'tensorflow') if m in sys.modules))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
+
+
+def test_normalize_drops_run_to_run_noise():
+    """Does normalising an executed notebook drop timestamps, widget state and widget views only?"""
+    cell = nbformat.v4.new_code_cell("x")
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00Z"}
+    cell.metadata["tags"] = ["training"]
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "abc"}, "image/png": "AAAA"}),
+        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "d"}}),
+        nbformat.v4.new_output("stream", name="stdout", text="kept\n"),
+    ]
+    kernelspec = {"name": "python3", "display_name": "Python 3"}
+    notebook = nbformat.v4.new_notebook(cells=[cell], metadata={"widgets": {"state": {}}, "kernelspec": kernelspec})
+    normalize_notebook(notebook)
+    assert "widgets" not in notebook.metadata and "kernelspec" in notebook.metadata
+    assert cell.metadata == {"tags": ["training"]}
+    assert len(cell.outputs) == 2
+    assert sorted(cell.outputs[0].data) == ["image/png"] and cell.outputs[1].text == "kept\n"
+
+
+@pytest.mark.slow
+def test_wheel_ships_no_hidden_checks(tmp_path):
+    """Does the student-installable wheel leave out the hidden checks, demo mistakes and course sources?"""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(REPO)], check=True, cwd=tmp_path, capture_output=True)
+    wheel, = tmp_path.glob("ganlab_kit-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(name.startswith("ganlab_kit/grading/bridge.py") for name in names)
+    check_files = {path.name for path in (REPO / "autograder").rglob("test_*.py")}
+    leaked = [name for name in names if name.startswith(("autograder/", "assignments/", "solutions/"))
+              or Path(name).name in check_files or name.endswith(".ipynb")]
+    assert not leaked
