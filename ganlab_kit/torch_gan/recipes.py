@@ -1,0 +1,338 @@
+"""Reference recipes: settings that take the kit's GANs to good digits fast on a CPU.
+
+A recipe is a :class:`~ganlab_kit.config.TrainConfig` plus a model builder and a few
+extras the plain trainer does not do by itself (logit outputs, an exponential moving
+average of the generator's weights). ``train_recipe("mlp")`` trains one from scratch
+and returns the generator to sample from.
+
+* ``naive-mlp``: the lab's MLP GAN exactly as the lab sets it up (the baseline);
+* ``mlp``: the same two networks (the generator's state_dict loads into a default
+  :class:`MLPGenerator`), tuned: bigger learning rates, batch 128, logit outputs and
+  an average of the generator's weights over the last few hundred steps;
+* ``dcgan``: a narrow DCGAN (:class:`DCGANGenerator` / :class:`DCGANDiscriminator`).
+
+"Good digits" is :data:`ganlab_kit.scoring.QUALITY_BAR`: inception score >= 8, all ten
+classes covered, >= 80% of samples classified with confidence >= 0.9.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from ..data import ImageDataset, load_mnist
+from .models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from .trainer import Callback, History, Trainer
+
+__all__ = [
+    "Recipe",
+    "RecipeRun",
+    "RECIPES",
+    "REFERENCE_CHECKPOINTS",
+    "train_recipe",
+    "AveragedGenerator",
+    "BarWatcher",
+    "generator_for_state",
+    "load_reference_generator",
+    "save_generator_weights",
+]
+
+_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+#: Shipped generator weights (float16 state_dicts) of the tuned recipes.
+REFERENCE_CHECKPOINTS = {
+    "mlp": _ASSETS / "reference_mlp_generator.pt",
+    "dcgan": _ASSETS / "reference_dcgan_generator.pt",
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one reference GAN."""
+
+    name: str
+    description: str
+    config: TrainConfig                                   # steps, batch, learning rates, loss
+    build: Callable[[], Tuple[nn.Module, nn.Module]]      # -> (generator, discriminator)
+    from_logits: bool = False                             # D outputs logits, not probabilities
+    average_decay: Optional[float] = None                 # EMA decay of G's weights; None: off
+    average_start: int = 0                                # step at which the average starts
+    data_split: str = "train"                             # offline digits used ("train" keeps
+                                                          # the held-out digits for scoring)
+
+
+def _lab_mlp() -> Tuple[nn.Module, nn.Module]:
+    return MLPGenerator(), MLPDiscriminator()
+
+
+def _mlp_logits() -> Tuple[nn.Module, nn.Module]:
+    # the same layers; D's final Sigmoid moves into the loss (numerically safer)
+    return MLPGenerator(), MLPDiscriminator(output_activation=None)
+
+
+DCGAN_WIDTH = 32
+
+
+def _dcgan() -> Tuple[nn.Module, nn.Module]:
+    return (DCGANGenerator(width=DCGAN_WIDTH),
+            DCGANDiscriminator(width=DCGAN_WIDTH, output_activation=None))
+
+
+RECIPES: Dict[str, Recipe] = {
+    "naive-mlp": Recipe(
+        name="naive-mlp",
+        description="the lab's MLP GAN as given: batch 64, Adam 2e-4 / beta1 0.5, sigmoid D",
+        config=TrainConfig(steps=8000, batch_size=64, g_lr=2e-4, d_lr=2e-4,
+                           snapshot_every=0, track_grad_norm=False),
+        build=_lab_mlp,
+        data_split="all",
+    ),
+    "mlp": Recipe(
+        name="mlp",
+        description="the lab's MLP networks, tuned: batch 128, Adam 1e-3 (G) / 5e-4 (D), "
+                    "logit D, EMA of G's weights",
+        config=TrainConfig(steps=3000, batch_size=128, g_lr=1e-3, d_lr=5e-4,
+                           snapshot_every=0, track_grad_norm=False),
+        build=_mlp_logits,
+        from_logits=True,
+        average_decay=0.995,
+        average_start=500,
+    ),
+    "dcgan": Recipe(
+        name="dcgan",
+        description=f"a DCGAN of width {DCGAN_WIDTH}: batch 64, Adam 1e-3 / 5e-4, logit D, "
+                    "EMA of G's weights",
+        config=TrainConfig(steps=1000, batch_size=64, g_lr=1e-3, d_lr=5e-4,
+                           snapshot_every=0, track_grad_norm=False),
+        build=_dcgan,
+        from_logits=True,
+        average_decay=0.99,
+        average_start=200,
+    ),
+}
+
+
+class AveragedGenerator(Callback):
+    """Keeps an exponential moving average of the generator's weights (Yazici et al., 2019).
+
+    ``average`` is a copy of the generator whose parameters follow
+    ``average = decay * average + (1 - decay) * current`` after every step from
+    ``start`` on (before it, the copy tracks the generator exactly). Buffers such as
+    BatchNorm running statistics are copied as they are.
+    """
+
+    def __init__(self, decay: float = 0.999, start: int = 0) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.start = start
+        self.average: Optional[nn.Module] = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.average is None:
+            self.average = copy.deepcopy(trainer.generator).eval()
+            for parameter in self.average.parameters():
+                parameter.requires_grad_(False)
+        trainer.averaged_generator = self.average  # what samplers and scorers should use
+
+    @torch.no_grad()
+    def on_step_end(self, trainer: Trainer, record: Dict[str, float]) -> None:
+        decay = self.decay if trainer.step > self.start else 0.0
+        for averaged, current in zip(self.average.parameters(), trainer.generator.parameters()):
+            averaged.lerp_(current, 1.0 - decay)
+        for averaged, current in zip(self.average.buffers(), trainer.generator.buffers()):
+            averaged.copy_(current)
+
+
+class BarWatcher(Callback):
+    """Scores the generator every ``check_every`` steps and stops training at the bar.
+
+    Scoring time is kept out of ``train_seconds`` (wall clock) and ``train_cpu_seconds``
+    (CPU time of all threads, which other programs on a shared machine do not inflate):
+    both measure training only. Uses ``trainer.averaged_generator`` when a recipe keeps one. After ``time_limit``
+    seconds of training without reaching the bar, it stops the run as well.
+    """
+
+    def __init__(self, check_every: int = 250, n: int = 1000, seed: int = 12345,
+                 bar: Any = None, time_limit: Optional[float] = None,
+                 stop_at_bar: bool = True, log: Optional[Callable[[str], None]] = None) -> None:
+        from ..scoring import QUALITY_BAR
+
+        self.check_every = check_every
+        self.n = n
+        self.seed = seed
+        self.bar = bar or QUALITY_BAR
+        self.time_limit = time_limit
+        self.stop_at_bar = stop_at_bar
+        self.log = log
+        self.checks: list = []            # (step, train_seconds, SampleScores)
+        self.reached_step: Optional[int] = None
+        self.reached_seconds: Optional[float] = None
+        self.reached_cpu_seconds: Optional[float] = None
+        self._started = self._started_cpu = 0.0
+        self._scoring = self._scoring_cpu = 0.0
+
+    @property
+    def train_seconds(self) -> float:
+        """Seconds spent training so far, scoring excluded."""
+        return time.perf_counter() - self._started - self._scoring
+
+    @property
+    def train_cpu_seconds(self) -> float:
+        """CPU seconds (all threads) spent training so far, scoring excluded."""
+        return time.process_time() - self._started_cpu - self._scoring_cpu
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self._started, self._started_cpu = time.perf_counter(), time.process_time()
+        self._scoring = self._scoring_cpu = 0.0
+
+    def on_step_end(self, trainer: Trainer, record: Dict[str, float]) -> None:
+        over_time = self.time_limit is not None and self.train_seconds > self.time_limit
+        if trainer.step % self.check_every and not over_time:
+            return
+        from ..scoring import score_generator
+
+        seconds, cpu_seconds = self.train_seconds, self.train_cpu_seconds
+        began, began_cpu = time.perf_counter(), time.process_time()
+        sampler = getattr(trainer, "averaged_generator", trainer.generator)
+        scores = score_generator(sampler, n=self.n, seed=self.seed)
+        self._scoring += time.perf_counter() - began
+        self._scoring_cpu += time.process_time() - began_cpu
+        self.checks.append((trainer.step, seconds, scores))
+        met = scores.meets(self.bar)
+        if self.log:
+            self.log(f"    step {trainer.step:5d}  {seconds:6.1f} s ({cpu_seconds:6.1f} cpu-s)  IS {scores.inception_score:5.2f}"
+                     f"  coverage {scores.coverage:2d}  confident {scores.confident_rate:4.0%}"
+                     f"{'  <- bar' if met else ''}")
+        if met and self.reached_step is None:
+            self.reached_step, self.reached_seconds = trainer.step, seconds
+            self.reached_cpu_seconds = cpu_seconds
+            if self.stop_at_bar:
+                trainer.stop()
+        if over_time:
+            trainer.stop()
+
+
+@dataclass
+class RecipeRun:
+    """The outcome of :func:`train_recipe`."""
+
+    recipe: Recipe
+    trainer: Trainer
+    generator: nn.Module   # the one to sample from: the weight average when the recipe keeps one
+    seconds: float         # wall time of the training loop
+    seed: int
+
+    @property
+    def history(self) -> History:
+        return self.trainer.history
+
+
+def train_recipe(name: str, steps: Optional[int] = None, seed: int = 0,
+                 callbacks: Iterable[Callback] = (), data: Optional[ImageDataset] = None,
+                 **overrides: Any) -> RecipeRun:
+    """Train recipe ``name`` (a key of :data:`RECIPES`) from scratch.
+
+    Args:
+        steps: generator updates (default: the recipe's).
+        seed: seeds weights, noise and batches.
+        callbacks: extra :class:`Callback` objects; the weight average (if any) is
+            available to them as ``trainer.averaged_generator``.
+        data: images to train on (default: the offline digits of the recipe's split).
+        overrides: TrainConfig fields to change, e.g. ``g_lr=5e-4``.
+    """
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    recipe = RECIPES[name]
+    config = replace(recipe.config, seed=seed, **overrides)
+    torch.manual_seed(seed)  # the networks' initial weights
+    generator, discriminator = recipe.build()
+    data = data if data is not None else load_mnist(split=recipe.data_split)
+    extra = []
+    if recipe.average_decay is not None:
+        extra.append(AveragedGenerator(recipe.average_decay, recipe.average_start))
+    trainer = Trainer(generator, discriminator, data, config, from_logits=recipe.from_logits,
+                      callbacks=extra + list(callbacks))
+    started = time.perf_counter()
+    trainer.fit(config.steps if steps is None else steps)
+    seconds = time.perf_counter() - started
+    sampler = getattr(trainer, "averaged_generator", generator)
+    sampler.eval()
+    return RecipeRun(recipe, trainer, sampler, seconds, seed)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def save_generator_weights(generator: nn.Module, path: Union[str, Path],
+                           half: bool = True) -> Path:
+    """Save ``generator``'s bare state_dict (float16 floats if ``half``: half the size).
+
+    The file loads back into a float32 model with ``load_state_dict`` or
+    :func:`~ganlab_kit.torch_gan.load_generator`.
+    """
+    state = {key: (value.half() if half and value.is_floating_point() else value).clone()
+             for key, value in generator.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+def generator_for_state(state: Dict[str, torch.Tensor], kind: str = "auto") -> nn.Module:
+    """An untrained generator whose shape fits ``state`` (a generator state_dict).
+
+    ``kind`` is ``"mlp"``, ``"dcgan"`` or ``"auto"`` (decided from the parameter names).
+    Layer sizes (hidden widths, DCGAN width, latent size) are read from the tensors.
+    """
+    if isinstance(state, dict) and "generator" in state:
+        state = state["generator"]
+    keys = list(state)
+    if kind == "auto":
+        if any(k.startswith("project.") for k in keys):
+            kind = "dcgan"
+        elif any(k.startswith("net.") for k in keys):
+            kind = "mlp"
+        else:
+            raise ValueError(
+                "cannot tell the generator's architecture from its parameter names "
+                f"({keys[:4]}...); pass --model mlp or --model dcgan")
+    if kind == "dcgan":
+        if "upsample.0.weight" not in state:
+            raise ValueError("this state_dict is not a DCGANGenerator's (no upsample.0.weight)")
+        width = state["upsample.0.weight"].shape[1]
+        channels = state["upsample.3.weight"].shape[1]
+        latent_dim = state["project.0.weight"].shape[1]
+        side = int(round((state["project.0.weight"].shape[0] / (2 * width)) ** 0.5)) * 4
+        return DCGANGenerator(latent_dim, (channels, side, side), width)
+    if kind == "mlp":
+        weights = [state[k] for k in keys if k.startswith("net.") and k.endswith(".weight")
+                   and state[k].ndim == 2]
+        if not weights:
+            raise ValueError("this state_dict is not an MLPGenerator's (no net.*.weight)")
+        hidden = tuple(w.shape[0] for w in weights[:-1])
+        batch_norm = any(k.endswith("running_mean") for k in keys)
+        latent_dim = weights[0].shape[1]
+        return MLPGenerator(latent_dim=latent_dim, hidden=hidden, batch_norm=batch_norm)
+    raise ValueError(f"model must be 'mlp', 'dcgan' or 'auto', got {kind!r}")
+
+
+def load_reference_generator(name: str = "mlp") -> nn.Module:
+    """The shipped generator trained with recipe ``name`` (float32, eval mode)."""
+    if name not in REFERENCE_CHECKPOINTS:
+        raise ValueError(f"no reference checkpoint for {name!r}; choose one of "
+                         f"{sorted(REFERENCE_CHECKPOINTS)}")
+    path = REFERENCE_CHECKPOINTS[name]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing; rebuild it with `python benchmarks/bench_time_to_bar.py "
+            f"--write-references` or reinstall ganlab-kit")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    generator = generator_for_state(state, name)
+    generator.load_state_dict(state)
+    return generator.eval()
