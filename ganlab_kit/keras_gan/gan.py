@@ -67,10 +67,13 @@ def image_dataset(images: np.ndarray, batch_size: int = 64, seed: Optional[int] 
     if not 1 <= batch_size <= len(images):
         raise ValueError(f"batch_size must be between 1 and the number of images "
                          f"({len(images)}), got {batch_size}")
-    dataset = tf.data.Dataset.from_tensor_slices(images)
+    table = tf.constant(images)
+    # shuffle indices, not images: cheap to refill every epoch, one gather per batch
+    indices = tf.data.Dataset.range(len(images))
     if shuffle:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        indices = indices.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size, drop_remainder=True)
+    return batches.map(lambda index: tf.gather(table, index)).prefetch(tf.data.AUTOTUNE)
 
 
 class GAN(keras.Model):
@@ -160,9 +163,10 @@ class GAN(keras.Model):
             fake = self.generator(noise, training=True)            # (B, H, W, C)
             with g_tape.stop_recording():
                 # ---- D step: maximise log D(x) + log(1 - D(G(z)))
+                both = tf.concat([real, tf.stop_gradient(fake)], axis=0)   # (2B, H, W, C)
                 with tf.GradientTape() as d_tape:
-                    d_real_out = self.discriminator(real, training=True)                  # (B, 1)
-                    d_fake_out = self.discriminator(tf.stop_gradient(fake), training=True)  # (B, 1)
+                    d_out = self.discriminator(both, training=True)          # (2B, 1)
+                    d_real_out, d_fake_out = d_out[:batch_size], d_out[batch_size:]
                     d_loss = (self.loss_fn(real_targets, d_real_out)
                               + self.loss_fn(fake_targets, d_fake_out))
                 d_weights = self.discriminator.trainable_weights
