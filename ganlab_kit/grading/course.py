@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -194,6 +193,8 @@ class Course:
         self.nbgrader("generate_feedback", assignment, "--force")
 
     def generate_solution(self, assignment: str, environment: Optional[Dict[str, str]] = None) -> Path:
+        """Execute the source notebook with its solutions into solution/<assignment>/."""
+        self.nbgrader("db", "assignment", "add", assignment)  # generate_solution needs it in the gradebook
         self.nbgrader("generate_solution", assignment, "--force", environment=environment)
         return self.root / "solution" / assignment / f"{assignment}.ipynb"
 

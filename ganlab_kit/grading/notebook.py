@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, MutableMapping, Optional, Sequence, Union
+from typing import Any, Dict, MutableMapping, Optional, Sequence, Union
 
 import nbformat
 from nbformat import NotebookNode

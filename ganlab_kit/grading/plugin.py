@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, MutableMapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, MutableMapping, Tuple
 
 import pytest
 

@@ -1,0 +1,24 @@
+"""`ganlab solutions`: the executed solution notebook is the same, byte for byte, every time."""
+import nbformat
+import pytest
+
+from ganlab_kit.grading.solutions import generate_solutions
+
+pytestmark = [pytest.mark.grading, pytest.mark.slow, pytest.mark.xdist_group("solutions")]
+
+
+def test_solutions_are_reproducible(tmp_path):
+    """Does regenerating the solutions through nbgrader give identical bytes, with every check passed?"""
+    first, = generate_solutions(tmp_path / "first", log=lambda message: None)
+    second, = generate_solutions(tmp_path / "second", log=lambda message: None)
+    assert first.read_bytes() == second.read_bytes()
+    notebook = nbformat.read(first, as_version=4)
+    errors = [cell.id for cell in notebook.cells if cell.cell_type == "code"
+              for output in cell.outputs if output.output_type == "error"]
+    assert not errors
+    scores = {cell.id: float(output.data["text/plain"]) for cell in notebook.cells
+              if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")
+              for output in cell.outputs if output.output_type == "execute_result"}
+    points = {cell.id: cell.metadata["nbgrader"]["points"] for cell in notebook.cells
+              if cell.id in scores}
+    assert scores == points and len(scores) == 10
