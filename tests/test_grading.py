@@ -1,5 +1,4 @@
 """The grading bridge on a small made-up assignment: discover -> run -> report."""
-import io
 import json
 import random
 import textwrap
@@ -196,3 +195,26 @@ def test_failure_feedback_of_not_implemented():
     """Is an unanswered function (NotImplementedError) reported as not answered yet?"""
     assert "Not answered yet" in failure_feedback(NotImplementedError())
     assert failure_feedback(AssertionError("")) == "This check failed."
+
+
+def test_interrupt_is_not_a_partial_score(autograder):
+    """Does interrupting the checks (a timeout, Ctrl-C) stop grading instead of scoring the checks run so far?"""
+    namespace = good_namespace()
+
+    def interrupted(x):
+        raise KeyboardInterrupt
+
+    namespace["double"] = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        run_checks("lab/basics", namespace, root=autograder)
+
+
+def test_check_modules_are_not_kept(autograder):
+    """Does a run leave no check module behind in sys.modules, so an edited check counts at once?"""
+    import sys
+
+    before = set(sys.modules)
+    run_checks("lab/basics", good_namespace(), root=autograder)
+    assert not [name for name in set(sys.modules) - before if name.startswith("lab")]
+    (autograder / "lab" / "test_basics.py").write_text(CHECKS.replace("@pytest.mark.points(2)", "@pytest.mark.points(3)"))
+    assert run_checks("lab/basics", good_namespace(), root=autograder).max_score == 5.5

@@ -130,16 +130,36 @@ def _run_pytest(module: Path, namespace: MutableMapping[str, Any], directory: Op
         f"--rootdir={base}", "-c", os.fspath(ini) if ini.is_file() else os.devnull,
     ] + (["--collect-only"] if collect_only else [])
     sink = io.StringIO()
-    with _isolated_pytest_environment(), _preserved_random_state(), warnings.catch_warnings(), \
-            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        warnings.simplefilter("ignore")
-        exit_code = pytest.main(arguments, plugins=[plugin])
+    modules_before = set(sys.modules)
+    try:
+        with _isolated_pytest_environment(), _preserved_random_state(), warnings.catch_warnings(), \
+                contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            exit_code = pytest.main(arguments, plugins=[plugin])
+    finally:
+        _forget_check_modules(base, modules_before)
     return plugin, exit_code, sink.getvalue()
+
+
+def _forget_check_modules(base: Path, modules_before: set) -> None:
+    """Drop the check modules pytest imported, so the next run reads them afresh and the
+    notebook's ``sys.modules`` keeps no trace of them."""
+    for name in set(sys.modules) - modules_before:
+        module = sys.modules.get(name)
+        locations = [getattr(module, "__file__", None)]
+        search_path = getattr(module, "__path__", None)
+        if isinstance(search_path, (list, tuple)) or type(search_path).__name__ == "_NamespacePath":
+            locations.extend(search_path)
+        if any(isinstance(location, str) and Path(location).resolve().is_relative_to(base)
+               for location in locations):
+            del sys.modules[name]
 
 
 def _raise_for_setup_problems(module: Path, plugin: Any, exit_code: Any, log: str) -> None:
     import pytest
 
+    if plugin.interrupted:
+        raise KeyboardInterrupt  # an interrupted run must not count as a partial score
     if plugin.collection_errors or exit_code in (pytest.ExitCode.INTERNAL_ERROR,
                                                  pytest.ExitCode.USAGE_ERROR,
                                                  pytest.ExitCode.NO_TESTS_COLLECTED):

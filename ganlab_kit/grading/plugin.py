@@ -126,10 +126,16 @@ class GradingPlugin:
         self._failures: Dict[str, str] = {}                  # nodeid -> feedback
         self._passed: Dict[str, bool] = {}
         self.collection_errors: List[str] = []
+        self.interrupted = False  # Ctrl-C or a cell timeout stopped the run
 
     # ------------------------------------------------------------------ hooks
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(value): points the check is worth (default 1)")
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        # pytest also stops this way after collection errors (Session.Interrupted)
+        if not isinstance(excinfo.value, pytest.Session.Interrupted):
+            self.interrupted = True
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
