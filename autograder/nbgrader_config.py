@@ -24,3 +24,10 @@ c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 c.ExecutePreprocessor.timeout = 300
 
+
+# Feedback shows each check's result (the cell's output) but not the hidden-test line that
+# produced it: the hidden region is removed from the cells of the feedback pages too.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

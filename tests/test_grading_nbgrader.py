@@ -117,6 +117,7 @@ def test_no_hidden_check_text_in_release_or_feedback(graded):
     for name, text in texts.items():
         leaked = [line for line in code_lines if line in text]
         assert not leaked, (name, leaked[:3])
+        assert "HIDDEN TESTS" not in text and 'grade("pytorch_gan' not in text, name
     assert "generator_loss should fall as D(G(z)) rises" in texts["saturating_loss"]
 
 
