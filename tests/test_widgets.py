@@ -192,21 +192,23 @@ def test_vanishing_gradient_alarm_ignores_nan():
 
 def test_mode_collapse_when_class_coverage_falls():
     """Is mode collapse raised when the samples' classes shrink from many to one digit?"""
-    histograms = {0: np.full(10, 0.1), 100: np.full(10, 0.1),
-                  200: np.array([0.0, 0.9, 0.1] + [0.0] * 7)}
+    uniform, one_digit = np.full(10, 0.1), np.array([0.0, 0.9, 0.1] + [0.0] * 7)
+    histograms = {0: uniform, 100: uniform, 200: one_digit, 300: uniform, 400: one_digit,
+                  500: one_digit}
     monitor = AlarmMonitor(class_histogram=lambda images: histograms[int(images[0, 0, 0, 0])],
-                           collapse_warmup_steps=10_000)
-    for step in (0, 100):
+                           collapse_warmup_steps=10_000, collapse_patience=2)
+    raised = []
+    for step in sorted(histograms):
         monitor.observe_samples(step, np.full((4, 1, 28, 28), step, dtype=np.float32))
-        assert not monitor.is_active(alarm_names.MODE_COLLAPSE)
-    monitor.observe_samples(200, np.full((4, 1, 28, 28), 200, dtype=np.float32))
-    assert monitor.is_active(alarm_names.MODE_COLLAPSE)
+        raised.append(monitor.is_active(alarm_names.MODE_COLLAPSE))
+    # one collapsed batch (200) is not enough; two in a row (400, 500) are
+    assert raised == [False, False, False, False, False, True]
     assert "look like a 1" in monitor.active[0].message
 
 
 def test_mode_collapse_without_classifier_uses_sample_spread():
     """Without a classifier, is mode collapse raised when varied samples become identical?"""
-    monitor = AlarmMonitor(class_histogram=False, collapse_warmup_steps=100)
+    monitor = AlarmMonitor(class_histogram=False, collapse_warmup_steps=100, collapse_patience=1)
     rng = np.random.default_rng(0)
     varied = rng.uniform(-1, 1, (16, 1, 28, 28)).astype(np.float32)
     monitor.observe_samples(100, varied)
@@ -219,7 +221,7 @@ def test_mode_collapse_without_classifier_uses_sample_spread():
 def test_mode_collapse_uses_the_kit_classifier_on_real_digits(digits):
     """With the kit's classifier: do real digits of all classes pass, and one repeated digit alarm?"""
     pytest.importorskip("ganlab_kit.scoring.metrics")
-    monitor = AlarmMonitor(collapse_warmup_steps=0)
+    monitor = AlarmMonitor(collapse_warmup_steps=0, collapse_patience=1)
     order = np.argsort(digits.labels.numpy(), kind="stable")
     every_class = digits.images.numpy()[order[:: len(order) // 40]]
     monitor.observe_samples(100, every_class)
@@ -470,6 +472,16 @@ def test_catch_up_from_checkpoint_under_nbgrader(digits, tmp_path, monkeypatch):
     dashboard.run(500)
     assert dashboard.state.steps == list(range(1, 16))
     assert dashboard.state.snapshot_step == 15 and dashboard.state.status == "finished"
+
+
+def test_dashboard_attached_later_shows_earlier_steps(digits):
+    """If the trainer trained before the dashboard existed, do the curves include those steps?"""
+    trainer = make_trainer(digits)
+    trainer.fit(6)
+    dashboard = TrainingDashboard(trainer)
+    dashboard.run(4)
+    assert dashboard.state.steps == list(range(1, 11))
+    assert dashboard.state.step_text() == "step 10 / 10" and dashboard.state.progress == 1.0
 
 
 def test_run_without_trainer_explains():

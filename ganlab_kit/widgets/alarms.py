@@ -135,6 +135,8 @@ class AlarmMonitor:
             draw blobs the classifier puts in one class).
         collapse_drop: also raise it when coverage (classes, or the spread of the
             samples) falls below ``(1 - collapse_drop)`` of its best value so far.
+        collapse_patience: how many sample batches in a row must show it (64 samples
+            per batch make single readings noisy).
         class_histogram: ``images (N, C, H, W) in [-1, 1] -> (10,) shares``; default:
             the kit's MNIST classifier if available. ``False`` always uses the spread
             (which only counts from ``collapse_warmup_steps`` on).
@@ -143,7 +145,7 @@ class AlarmMonitor:
     def __init__(self, overpowering_accuracy: float = 0.98, overpowering_steps: int = 200,
                  vanishing_gradient_norm: float = 1e-3, vanishing_steps: int = 200,
                  collapse_classes: float = 2.5, collapse_warmup_steps: int = 1000,
-                 collapse_drop: float = 0.5,
+                 collapse_drop: float = 0.5, collapse_patience: int = 2,
                  class_histogram: Union[ClassHistogram, None, bool] = None) -> None:
         if not 0.0 < overpowering_accuracy <= 1.0:
             raise ValueError(f"overpowering_accuracy must be in (0, 1], got {overpowering_accuracy}")
@@ -154,6 +156,8 @@ class AlarmMonitor:
         self.collapse_classes = collapse_classes
         self.collapse_warmup_steps = collapse_warmup_steps
         self.collapse_drop = collapse_drop
+        self.collapse_patience = max(1, int(collapse_patience))
+        self._collapse_streak = 0
         self._accuracy = RollingMean(overpowering_steps)
         self._gradient = RollingMean(vanishing_steps)
         self._class_histogram = class_histogram if callable(class_histogram) else None
@@ -224,6 +228,11 @@ class AlarmMonitor:
             self._classifier_failed = True  # no weights: use the spread from now on
             return None
 
+    def _persistent(self, condition: bool) -> bool:
+        """True once ``condition`` held for ``collapse_patience`` sample batches in a row."""
+        self._collapse_streak = self._collapse_streak + 1 if condition else 0
+        return self._collapse_streak >= self.collapse_patience
+
     def observe_samples(self, step: int, images: np.ndarray) -> None:
         """Update the mode-collapse alarm with a batch of samples ``(N, C, H, W)`` in [-1, 1]."""
         images = np.asarray(images, dtype=np.float32)
@@ -237,7 +246,7 @@ class AlarmMonitor:
             fell = self.best_classes >= 4.0 and classes < (1 - self.collapse_drop) * self.best_classes
             top = int(np.argmax(histogram))
             self._set(
-                MODE_COLLAPSE, too_few or fell, step,
+                MODE_COLLAPSE, self._persistent(too_few or fell), step,
                 f"Mode collapse? The samples cover about {classes:.1f} digit classes "
                 f"(best so far {self.best_classes:.1f}); {histogram[top] / histogram.sum():.0%} "
                 f"of them look like a {top}.")
@@ -248,6 +257,6 @@ class AlarmMonitor:
             self.best_spread = max(self.best_spread, spread)
         fell = self.best_spread > 0 and spread < (1 - self.collapse_drop) * self.best_spread
         self._set(
-            MODE_COLLAPSE, fell, step,
+            MODE_COLLAPSE, self._persistent(fell), step,
             f"Mode collapse? The samples have become alike: their spread is {spread:.2f}, "
             f"down from {self.best_spread:.2f}.")

@@ -81,12 +81,16 @@ class DashboardView:
         self.buttons = {"start": self.start_button, "pause": self.pause_button,
                         "stop": self.stop_button}
         self.status = widgets.HTML()
-        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
-                                              layout=widgets.Layout(width="260px"))
-        self.step_label = widgets.Label()
-        self.speed_label = widgets.Label()
-        self.curves = widgets.Image(format="png")
-        self.samples = widgets.Image(format="png")
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(
+            flex="1 1 auto", width="auto", min_width="60px", max_width="420px"))
+        label_layout = widgets.Layout(margin="0 0 0 12px")
+        self.step_label = widgets.Label(layout=label_layout)
+        self.speed_label = widgets.Label(layout=label_layout)
+        # side by side at any cell width: each image scales down to its share of the row
+        self.curves = widgets.Image(format="png", layout=widgets.Layout(
+            width="47%", max_width="440px", height="auto"))
+        self.samples = widgets.Image(format="png", layout=widgets.Layout(
+            width="51%", max_width="484px", height="auto", margin="0 0 0 1%"))
         self.alarms = widgets.HTML()
         for widget, name in ((self.start_button, "start"), (self.pause_button, "pause"),
                              (self.stop_button, "stop"), (self.status, "status"),
@@ -95,11 +99,12 @@ class DashboardView:
                              (self.samples, "samples"), (self.alarms, "alarms")):
             widget.add_class(f"ganlab-{name}")
         self.box = widgets.VBox([
-            self.status,
-            widgets.HBox([self.start_button, self.pause_button, self.stop_button, self.progress,
-                          self.step_label, self.speed_label],
+            widgets.HBox([self.status, self.step_label, self.speed_label],
+                         layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
+            widgets.HBox([self.start_button, self.pause_button, self.stop_button, self.progress],
                          layout=widgets.Layout(align_items="center")),
-            widgets.HBox([self.curves, self.samples]),
+            widgets.HBox([self.curves, self.samples],
+                         layout=widgets.Layout(align_items="flex-start")),
             self.alarms,
         ])
         self.box.add_class("ganlab-dashboard")
@@ -281,24 +286,30 @@ class TrainingDashboard(Callback):
         self._early_clicks.handled(action)
 
     def _apply(self, action: str, early: bool = False) -> None:
-        control = self._control()
-        if action == "start":
-            if self._training.is_set():
-                if control is not None and control.is_paused:
-                    control.resume()
-                    self.state.set_paused(False)
-            elif not early and self.trainer is not None and not self.is_training:
-                self._start_background(self._next_run_steps())
-        elif action == "pause":
-            if self._training.is_set() and control is not None:
-                control.pause()
-                self.state.set_paused(True)
-        elif action == "stop":
-            if self._training.is_set() and control is not None:
-                control.stop()
-        else:
+        if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; use one of {ACTIONS}")
-        self._refresh_controls()
+        control = self._control()
+        launch = False
+        with self._ui_lock:  # serialised with on_step_end's reading of the pause state
+            if action == "start":
+                if self._training.is_set():
+                    if control is not None and control.is_paused:
+                        control.resume()
+                        self.state.set_paused(False)
+                else:
+                    launch = not early and self.trainer is not None and not self.is_training
+            elif self._training.is_set() and control is not None:
+                if action == "pause":
+                    control.pause()
+                    self.state.set_paused(True)
+                else:
+                    control.stop()
+            if action == "pause":  # show where training halts: the curves too, not only labels
+                self._refresh(force=True)
+            else:
+                self._refresh_controls()
+        if launch:
+            self._start_background(self._next_run_steps())
 
     def start(self) -> None:
         """What the Start button does: resume a paused run, or train in the background."""
@@ -412,6 +423,7 @@ class TrainingDashboard(Callback):
         if planned is None:
             planned = _keras_planned_steps(trainer)
         self._pending_planned = None
+        self._catch_up_history(trainer)
         self.state.begin(int(getattr(trainer, "step", self.state.step)), planned)
         self._training.set()
         self.throttle.reset()
@@ -419,10 +431,11 @@ class TrainingDashboard(Callback):
         self._refresh(force=True)
 
     def on_step_end(self, trainer: Any, record: Dict[str, float]) -> None:
-        self.state.add_record(record)
-        paused = bool(getattr(trainer, "is_paused", False))
-        stopping = bool(getattr(trainer, "stop_requested", False))
-        self.state.set_paused(paused)
+        with self._ui_lock:  # a click on another thread may be pausing right now
+            self.state.add_record(record)
+            paused = bool(getattr(trainer, "is_paused", False))
+            stopping = bool(getattr(trainer, "stop_requested", False))
+            self.state.set_paused(paused)
         self._refresh(force=paused or stopping)  # the screen must show where it halts
 
     def on_snapshot(self, trainer: Any, step: int, images: Any) -> None:
@@ -430,11 +443,16 @@ class TrainingDashboard(Callback):
             images = images.detach().cpu().numpy()
         self.state.add_snapshot(step, np.asarray(images))
 
-    def _catch_up(self, trainer: Any) -> None:
-        """Curves and samples the dashboard did not see (a checkpoint was loaded)."""
+    def _catch_up_history(self, trainer: Any) -> None:
+        """Steps the dashboard did not see: trained before it was attached, or loaded
+        from a checkpoint."""
         history = getattr(trainer, "history", None)
         if isinstance(history, History) and len(history) > len(self.state.steps):
             self.state.add_history(history.step, history.to_dict())
+
+    def _catch_up(self, trainer: Any) -> None:
+        """History and a final sample grid the dashboard did not see."""
+        self._catch_up_history(trainer)
         step = getattr(trainer, "step", None)
         if step is not None and self.state.snapshot_step != step and hasattr(trainer, "sample"):
             self.state.add_snapshot(step, trainer.sample().cpu().numpy())
