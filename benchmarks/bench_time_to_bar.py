@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ganlab_kit.scoring import QUALITY_BAR, score_generator
+from ganlab_kit.scoring import QUALITY_BAR, QualityBar, score_generator
 from ganlab_kit.torch_gan.recipes import (RECIPES, REFERENCE_CHECKPOINTS, BarWatcher,
                                           load_reference_generator, save_generator_weights,
                                           train_recipe)
@@ -35,9 +35,9 @@ REFERENCE_SCORES = REFERENCE_CHECKPOINTS["mlp"].parent / "reference_scores.json"
 
 
 def time_to_bar(name: str, seed: int, cap: float, check_every: int, n: int,
-                verbose: bool) -> dict:
-    """Train recipe ``name`` until the bar or ``cap`` seconds; return what happened."""
-    watcher = BarWatcher(check_every=check_every, n=n, time_limit=cap,
+                verbose: bool, bar: QualityBar = QUALITY_BAR) -> dict:
+    """Train recipe ``name`` until ``bar`` or ``cap`` seconds; return what happened."""
+    watcher = BarWatcher(check_every=check_every, n=n, time_limit=cap, bar=bar,
                          log=print if verbose else None)
     run = train_recipe(name, steps=10**6, seed=seed, callbacks=[watcher])
     last = watcher.checks[-1][2] if watcher.checks else None
@@ -70,9 +70,10 @@ def describe(results: list, cap: float) -> str:
 
 def benchmark(args: argparse.Namespace) -> dict:
     names = args.recipes
-    report = {"bar": str(QUALITY_BAR), "threads": torch.get_num_threads(), "results": {},
+    bar = QualityBar(args.inception_score, args.coverage, args.confident_rate)
+    report = {"bar": str(bar), "threads": torch.get_num_threads(), "results": {},
               "load_average_before": os.getloadavg()[0]}
-    print(f"time to the bar ({QUALITY_BAR}) on {torch.get_num_threads()} threads, "
+    print(f"time to the bar ({bar}) on {torch.get_num_threads()} threads, "
           f"seeds {args.seeds}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(wall times inflate when other programs share the cores; cpu-s do not)")
     for name in names:
@@ -81,7 +82,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         for seed in args.seeds:
             print(f"  {name} seed {seed} (cap {cap:.0f} s)", flush=True)
             results.append(time_to_bar(name, seed, cap, args.check_every or CHECK_EVERY[name],
-                                       args.n, args.verbose))
+                                       args.n, args.verbose, bar))
         report["results"][name] = results
         print(f"  => {name:<10} {describe(results, cap)}", flush=True)
     report["load_average_after"] = os.getloadavg()[0]
@@ -107,13 +108,21 @@ def benchmark(args: argparse.Namespace) -> dict:
 
 
 def write_references(args: argparse.Namespace) -> dict:
-    """Retrain the shipped generators (seed 0, the recipes' full step counts) and score them."""
-    record = {"bar": str(QUALITY_BAR), "n": 1000, "sampling_seeds": list(range(5)),
-              "generators": {}}
+    """Retrain the shipped generators (seed 0, the recipes' full step counts), then score them."""
     for name, path in REFERENCE_CHECKPOINTS.items():
         print(f"training {name} (seed 0, {RECIPES[name].config.steps} steps)", flush=True)
         run = train_recipe(name, seed=0)
         save_generator_weights(run.generator, path)
+        print(f"  {run.seconds:.0f} s; wrote {path}", flush=True)
+    return score_references(args)
+
+
+def score_references(args: argparse.Namespace) -> dict:
+    """Score the shipped generators over five sampling seeds into reference_scores.json."""
+    previous = json.loads(REFERENCE_SCORES.read_text()) if REFERENCE_SCORES.is_file() else {}
+    record = {"bar": str(QUALITY_BAR), "n": 1000, "sampling_seeds": list(range(5)),
+              "generators": {}}
+    for name, path in REFERENCE_CHECKPOINTS.items():
         generator = load_reference_generator(name)  # what users get: float16 -> float32
         scores = [score_generator(generator, n=1000, seed=s) for s in record["sampling_seeds"]]
         rows = [s.to_dict() for s in scores]
@@ -124,10 +133,12 @@ def write_references(args: argparse.Namespace) -> dict:
             "kl_to_uniform": max(r["kl_to_uniform"] for r in rows),
             "frechet_distance": max(r["frechet_distance"] for r in rows),
         }
+        training = previous.get("generators", {}).get(name, {}).get("training", {})
         record["generators"][name] = {
-            "file": path.name, "bytes": path.stat().st_size, "recipe": RECIPES[name].description,
-            "training_seed": 0, "steps": run.trainer.step,
-            "training_seconds": round(run.seconds, 1), "per_seed": rows, "worst": worst,
+            "file": path.name, "bytes": path.stat().st_size,
+            "recipe": RECIPES[name].description,
+            "training": training or {"seed": 0, "steps": RECIPES[name].config.steps},
+            "per_seed": rows, "worst": worst,
             "all_meet_bar": all(s.meets() for s in scores),
         }
         print(f"  {path.name}: {path.stat().st_size / 1e6:.2f} MB, worst of 5 sampling seeds: "
@@ -150,15 +161,26 @@ def main(argv=None) -> int:
                         help="seconds of training allowed to the naive recipe")
     parser.add_argument("--check-every", type=int, default=None, help="steps between checks")
     parser.add_argument("--n", type=int, default=1000, help="samples per check")
+    parser.add_argument("--inception-score", type=float, default=QUALITY_BAR.inception_score,
+                        help="bar: minimum inception score (default: QUALITY_BAR's)")
+    parser.add_argument("--coverage", type=int, default=QUALITY_BAR.coverage,
+                        help="bar: minimum number of covered classes")
+    parser.add_argument("--confident-rate", type=float, default=QUALITY_BAR.confident_rate,
+                        help="bar: minimum share of confident samples")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--verbose", action="store_true", help="print every check")
     parser.add_argument("--write-references", action="store_true",
                         help="retrain and overwrite the shipped reference checkpoints")
+    parser.add_argument("--score-references", action="store_true",
+                        help="only rescore the shipped checkpoints into reference_scores.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.write_references:
         write_references(args)
+        return 0
+    if args.score_references:
+        score_references(args)
         return 0
     if args.quick:
         args.seeds, args.cap, args.naive_cap = args.seeds[:1], 3.0, 3.0
