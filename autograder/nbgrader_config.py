@@ -24,6 +24,10 @@ c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 c.ExecutePreprocessor.timeout = 300
 
+# Tracebacks show only the failing lines (IPython's "Plain" mode), not the lines around
+# them: feedback stays short and never quotes the hidden-test line of a grade cell.
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Plain"]
+
 
 # Feedback shows each check's result (the cell's output) but not the hidden-test line that
 # produced it: the hidden region is removed from the cells of the feedback pages too.
