@@ -265,3 +265,24 @@ def reference_generator_file(tmp_path_factory):
     from ganlab_kit.grading.demo import reference_generator_file as write_reference
 
     return write_reference(tmp_path_factory.mktemp("reference") / "generator.pt")
+
+
+def test_quality_thresholds_sit_below_every_calibration_seed(source):
+    """Are the quality thresholds below the worst calibration seed at the notebook's TRAINING_STEPS,
+    so a correct solution trained as told never fails them by chance?"""
+    import importlib.util
+    import json
+
+    training = next(cell.source for cell in source.cells if "TRAINING_STEPS = " in cell.source)
+    steps = int(re.search(r"TRAINING_STEPS = (\d+)", training).group(1))
+    calibration = json.loads((AUTOGRADER / ASSIGNMENT / "quality_calibration.json").read_text())
+    final = [run for run in calibration["runs"] if run["step"] == steps]
+    assert len({run["seed"] for run in final}) >= 3
+    spec = importlib.util.spec_from_file_location("_quality_checks", AUTOGRADER / ASSIGNMENT / "test_quality.py")
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)
+    assert checks.SAMPLES == calibration["samples"] and checks.SEED == calibration["noise_seed"]
+    assert checks.MIN_INCEPTION_SCORE < min(run["inception_score"] for run in final) - 1
+    assert checks.MIN_COVERAGE < min(run["coverage"] for run in final)
+    assert checks.MIN_COVERAGE_FOR_CONFIDENCE < min(run["coverage"] for run in final)
+    assert checks.MIN_CONFIDENT_RATE < min(run["confident_rate"] for run in final) - 0.1

@@ -1,20 +1,22 @@
 """Hidden checks: the quality of the submitted generator.pt, judged by the kit's classifier.
 
-The thresholds sit below the worst of the reference recipe's training seeds (see
-ganlab_kit/assets), so a correct solution trained as the notebook says passes
-whatever its seed; a generator that makes noise, blobs or one digit does not.
+The thresholds sit well below the worst of three seeds of the lab's own training run
+at the notebook's 8,000 steps (quality_calibration.json, from calibrate_quality.py:
+inception score 6.2 to 6.9, 8 to 10 digits covered, 66% to 73% confident), so a correct
+solution trained as the notebook says passes whatever its seed. Noise, blobs or a
+generator that draws only a few digits do not.
 """
 import pytest
 
 from ganlab_kit.scoring import generate_images, score_images
 from ganlab_kit.torch_gan import load_generator
 
-SAMPLES = 1000           # images scored
-SEED = 0                 # noise seed: the same submission always gets the same score
-MIN_INCEPTION_SCORE = 5.0
-MIN_COVERAGE = 8         # digits holding at least 3% of the samples
-MIN_CONFIDENT_RATE = 0.5  # share of samples the classifier is at least 90% sure of
-MIN_COVERAGE_FOR_CONFIDENCE = 5  # below this the confident share is not evidence of quality
+SAMPLES = 1000                   # images scored
+SEED = 0                         # noise seed: the same submission always gets the same score
+MIN_INCEPTION_SCORE = 4.5        # worst calibration seed: 6.2
+MIN_COVERAGE = 6                 # digits holding at least 3% of the samples; worst seed: 8
+MIN_CONFIDENT_RATE = 0.45        # share the classifier is >= 90% sure of; worst seed: 0.656
+MIN_COVERAGE_FOR_CONFIDENCE = 5  # below this the confident share is no evidence of quality
 
 
 @pytest.fixture(scope="module")
