@@ -277,6 +277,7 @@ def test_keras_h5_agrees_with_the_torch_weights(heldout):
 
 
 @pytest.mark.keras
+@pytest.mark.slow  # a fresh interpreter importing torch and Keras: ~10 s alone, more when shared
 def test_keras_h5_loads_on_the_torch_backend_without_tensorflow():
     """Can a PyTorch-only user read the .h5 with KERAS_BACKEND=torch and TensorFlow absent?"""
     result = _run_keras("torch", block_tensorflow=True)
