@@ -190,19 +190,25 @@ def test_vanishing_gradient_alarm_ignores_nan():
     assert "vanishing" in monitor.active[0].message
 
 
-def test_mode_collapse_when_class_coverage_falls():
-    """Is mode collapse raised when the samples' classes shrink from many to one digit?"""
+def test_mode_collapse_when_class_coverage_falls_and_samples_look_alike():
+    """Is mode collapse raised when the samples shrink to one digit and look alike for two
+    batches in a row, but not for one batch, nor for varied samples read as one digit?"""
     uniform, one_digit = np.full(10, 0.1), np.array([0.0, 0.9, 0.1] + [0.0] * 7)
-    histograms = {0: uniform, 100: uniform, 200: one_digit, 300: uniform, 400: one_digit,
-                  500: one_digit}
-    monitor = AlarmMonitor(class_histogram=lambda images: histograms[int(images[0, 0, 0, 0])],
-                           collapse_warmup_steps=10_000, collapse_patience=2)
+    rng = np.random.default_rng(0)
+    varied = rng.uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
+    alike = np.repeat(varied[:1], 8, axis=0)
+    batches = [(uniform, varied), (uniform, varied), (one_digit, alike), (uniform, varied),
+               (one_digit, varied), (one_digit, varied), (one_digit, alike), (one_digit, alike)]
+    readings = iter(histogram for histogram, _ in batches)
+    monitor = AlarmMonitor(class_histogram=lambda images: next(readings),
+                           collapse_warmup_steps=0, collapse_patience=2)
     raised = []
-    for step in sorted(histograms):
-        monitor.observe_samples(step, np.full((4, 1, 28, 28), step, dtype=np.float32))
+    for index, (_, images) in enumerate(batches):
+        monitor.observe_samples(100 * index, images)
         raised.append(monitor.is_active(alarm_names.MODE_COLLAPSE))
-    # one collapsed batch (200) is not enough; two in a row (400, 500) are
-    assert raised == [False, False, False, False, False, True]
+    # one collapsed batch (2) is not enough, nor one digit with varied samples (4, 5);
+    # two alike one-digit batches in a row (6, 7) are
+    assert raised == [False, False, False, False, False, False, False, True]
     assert "look like a 1" in monitor.active[0].message
 
 

@@ -92,7 +92,7 @@ def test_pause_and_stop_clicks_act_while_the_training_cell_runs():
     dashboard.run() while that cell is still executing?"""
     from jupyter_client.manager import start_new_kernel
 
-    manager, client = start_new_kernel(kernel_name="python3", env=kernel_env(GANLAB_WIDGETS="live"))
+    manager, client = start_new_kernel(kernel_name="python3", env=kernel_env())  # detects live
     try:
         client.execute_interactive(
             SETUP + "dashboard = TrainingDashboard(trainer, refresh_seconds=0.2)", timeout=120)

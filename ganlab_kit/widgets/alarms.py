@@ -234,29 +234,36 @@ class AlarmMonitor:
         return self._collapse_streak >= self.collapse_patience
 
     def observe_samples(self, step: int, images: np.ndarray) -> None:
-        """Update the mode-collapse alarm with a batch of samples ``(N, C, H, W)`` in [-1, 1]."""
+        """Update the mode-collapse alarm with a batch of samples ``(N, C, H, W)`` in [-1, 1].
+
+        Collapsed samples look alike, so the spread of the batch must have fallen too;
+        with the classifier the class coverage must also be low (blurry but varied
+        samples of a young generator often all read as one digit).
+        """
         images = np.asarray(images, dtype=np.float32)
-        histogram = self._histogram(images)
-        if histogram is not None:
-            self.last_histogram = histogram
-            classes = effective_classes(histogram)
-            self.last_classes = classes
-            self.best_classes = max(self.best_classes, classes)
-            too_few = step >= self.collapse_warmup_steps and classes <= self.collapse_classes
-            fell = self.best_classes >= 4.0 and classes < (1 - self.collapse_drop) * self.best_classes
-            top = int(np.argmax(histogram))
-            self._set(
-                MODE_COLLAPSE, self._persistent(too_few or fell), step,
-                f"Mode collapse? The samples cover about {classes:.1f} digit classes "
-                f"(best so far {self.best_classes:.1f}); {histogram[top] / histogram.sum():.0%} "
-                f"of them look like a {top}.")
-            return
         spread = sample_spread(images)
         self.last_spread = spread
         if step >= self.collapse_warmup_steps:  # young generators' noise is spread out too
             self.best_spread = max(self.best_spread, spread)
-        fell = self.best_spread > 0 and spread < (1 - self.collapse_drop) * self.best_spread
+        histogram = self._histogram(images)
+        if histogram is None:
+            fell = self.best_spread > 0 and spread < (1 - self.collapse_drop) * self.best_spread
+            self._set(
+                MODE_COLLAPSE, self._persistent(fell), step,
+                f"Mode collapse? The samples have become alike: their spread is {spread:.2f}, "
+                f"down from {self.best_spread:.2f}.")
+            return
+        self.last_histogram = histogram
+        classes = effective_classes(histogram)
+        self.last_classes = classes
+        self.best_classes = max(self.best_classes, classes)
+        too_few = step >= self.collapse_warmup_steps and classes <= self.collapse_classes
+        fell = self.best_classes >= 4.0 and classes < (1 - self.collapse_drop) * self.best_classes
+        alike = spread < (1 - self.collapse_drop / 2) * self.best_spread
+        top = int(np.argmax(histogram))
         self._set(
-            MODE_COLLAPSE, self._persistent(fell), step,
-            f"Mode collapse? The samples have become alike: their spread is {spread:.2f}, "
-            f"down from {self.best_spread:.2f}.")
+            MODE_COLLAPSE, self._persistent((too_few or fell) and alike), step,
+            f"Mode collapse? The samples cover about {classes:.1f} digit classes "
+            f"(best so far {self.best_classes:.1f}) and look alike (spread {spread:.2f}, "
+            f"best {self.best_spread:.2f}); {histogram[top] / histogram.sum():.0%} of them "
+            f"look like a {top}.")

@@ -17,10 +17,8 @@ always train synchronously and leave one static PNG instead of widgets.
 from __future__ import annotations
 
 import html
-import math
 import sys
 import threading
-import time
 from functools import partial
 from typing import Any, Dict, Optional, Union
 
@@ -31,7 +29,7 @@ from ..torch_gan.trainer import Callback, History
 from . import drawing
 from ._clicks import EarlyClicks, route_clicks_early
 from .alarms import AlarmMonitor
-from .environment import current_request_id, display_mode, show_png
+from .environment import current_kernel, current_request_id, display_mode, show_png
 from .state import DashboardState, RedrawThrottle
 
 __all__ = ["TrainingDashboard", "DashboardView"]
@@ -109,6 +107,7 @@ class DashboardView:
         ])
         self.box.add_class("ganlab-dashboard")
         self.samples_version = -1  # the snapshot version on screen
+        self.note = ""  # shown after the status, e.g. why buttons wait for the cell to end
 
     def show_controls(self, state: DashboardState, enabled: Dict[str, bool]) -> None:
         """Status line, progress, labels and which buttons are enabled."""
@@ -116,7 +115,9 @@ class DashboardView:
                  "stopped": "#555", "finished": "#1f4e9b"}.get(state.status, "#555")
         self.status.value = (f"<b>{html.escape(self.title)}</b> &middot; "
                              f"<span style='color:{color}'>{state.status}</span>"
-                             + (f" &middot; {html.escape(state.error)}" if state.error else ""))
+                             + (f" &middot; {html.escape(state.error)}" if state.error else "")
+                             + (f" <i style='color:#777'>({html.escape(self.note)})</i>"
+                                if self.note else ""))
         self.progress.value = state.progress
         self.progress.bar_style = {"finished": "success", "failed": "danger",
                                    "paused": "warning"}.get(state.status, "info")
@@ -158,7 +159,7 @@ class TrainingDashboard(Callback):
     """
 
     def __init__(self, trainer: Optional[Any] = None, *, title: str = "GAN training",
-                 refresh_seconds: float = 1.0, max_overhead: float = 0.02,
+                 refresh_seconds: float = 1.0, max_overhead: float = 0.015,
                  alarms: Union[bool, AlarmMonitor] = True, columns: int = 8) -> None:
         if alarms is True:
             monitor: Optional[AlarmMonitor] = AlarmMonitor()
@@ -196,6 +197,9 @@ class TrainingDashboard(Callback):
                 button.on_click(partial(self._on_click, action))
                 early.append(route_clicks_early(button, partial(self._on_early_click, action)))
             self.live_clicks = all(early)
+            if not self.live_clicks and current_kernel() is not None:
+                view.note = ("this kernel handles clicks only between cells; "
+                             "run(steps, block=False) keeps the buttons live")
             self._view = view
             self._refresh(force=True)
         return self._view
