@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 GOAL_SECONDS = 20.0  # per submission, on 2 cores
-STUDENTS = ("reference", "stub", "no_zero_grad", "saturating_loss")
+STUDENTS = ("reference", "stub", "no_zero_grad", "wrong_target_loss")
 ASSIGNMENT = "pytorch_gan"
 
 
@@ -75,7 +75,7 @@ def main() -> int:
         seconds = course.autograde(ASSIGNMENT)
         wall = time.perf_counter() - started
     for name in STUDENTS:
-        print(f"autograde {name:<16} {seconds[name]:6.1f} s  ({seconds[name] / GOAL_SECONDS:.2f} x the {GOAL_SECONDS:.0f} s goal)")
+        print(f"autograde {name:<18} {seconds[name]:6.1f} s  ({seconds[name] / GOAL_SECONDS:.2f} x the {GOAL_SECONDS:.0f} s goal)")
     mean = statistics.mean(seconds.values())
     print(f"autograde per submission, mean: {mean:.1f} s = {mean / GOAL_SECONDS:.2f} x the goal "
           f"(one nbgrader run of {wall:.1f} s for {len(STUDENTS)} submissions, start-up included: "

@@ -19,7 +19,7 @@ from ganlab_kit.grading.submissions import answers_of, load_submissions
 pytestmark = [pytest.mark.grading, pytest.mark.slow, pytest.mark.xdist_group("nbgrader")]
 
 ASSIGNMENT = "pytorch_gan"
-STUDENTS = ("reference", "stub", "no_zero_grad", "saturating_loss")
+STUDENTS = ("reference", "stub", "no_zero_grad", "wrong_target_loss")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_no_hidden_check_text_in_release_or_feedback(graded):
         leaked = [line for line in code_lines if line in text]
         assert not leaked, (name, leaked[:3])
         assert "HIDDEN TESTS" not in text and 'grade("pytorch_gan' not in text, name
-    assert "generator_loss should fall as D(G(z)) rises" in texts["saturating_loss"]
+    assert "generator_loss should fall as D(G(z)) rises" in texts["wrong_target_loss"]
 
 
 def test_feedback_names_the_concept(graded):

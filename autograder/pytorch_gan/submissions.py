@@ -18,7 +18,7 @@ SUBMISSIONS = [
         expected_failures=ALL_CHECKS,
     ),
     Submission(
-        name="saturating_loss",
+        name="wrong_target_loss",
         description="generator_loss uses target 0 (the fakes' label) instead of 1",
         edits=(Edit("generator_loss_answer", "nn.BCELoss()(d_fake, torch.ones_like(d_fake))",
                     "nn.BCELoss()(d_fake, torch.zeros_like(d_fake))"),),
