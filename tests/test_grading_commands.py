@@ -88,3 +88,24 @@ def test_wheel_ships_no_hidden_checks(tmp_path):
     leaked = [name for name in names if name.startswith(("autograder/", "assignments/", "solutions/"))
               or Path(name).name in check_files or name.endswith(".ipynb")]
     assert not leaked
+
+
+def test_grade_table_flags_unexpected_points():
+    """Does the demo's grade table show points per part and mark a student whose points differ
+    from what the expected failures leave?"""
+    from ganlab_kit.grading.course import GradeCell
+    from ganlab_kit.grading.demo import DemoReport, DemoRow
+
+    cells = [GradeCell("noise_checks", 3, "lab/noise"), GradeCell("steps_checks", 4, "lab/steps"),
+             GradeCell("essay", 2, None)]
+    rows = [DemoRow("good", "as planned", {"noise_checks": 3, "steps_checks": 3, "essay": None},
+                    {"noise_checks": 3, "steps_checks": 3}, 9.5),
+            DemoRow("odd", "lost too much", {"noise_checks": 0, "steps_checks": 3, "essay": 0},
+                    {"noise_checks": 3, "steps_checks": 3})]
+    report = DemoReport("lab", Path("/course"), cells, rows)
+    text = report.to_text()
+    assert not report.ok and rows[0].as_expected and not rows[1].as_expected
+    good, odd = (line.split() for line in text.splitlines() if line.startswith(("good ", "odd ")))
+    assert good == ["good", "3", "3", "6", "6", "pending", "9.5", "ok"]
+    assert odd == ["odd", "0", "3", "3", "6", "0", "UNEXPECTED"]
+    assert "1 noise (3), 2 steps (4)" in text

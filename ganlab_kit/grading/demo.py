@@ -10,6 +10,7 @@ are expected to give.
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -114,9 +115,9 @@ class DemoReport:
         total_auto = sum(cell.points for cell in auto)
         total_manual = sum(cell.points for cell in manual)
         lines.append("")
-        lines.append("parts: " + ", ".join(
+        lines.extend(textwrap.wrap("parts: " + ", ".join(
             f"{index} {cell.part.split('/', 1)[1]} ({_points(cell.points)})"
-            for index, cell in enumerate(auto, 1)))
+            for index, cell in enumerate(auto, 1)), width=100, subsequent_indent="       "))
         lines.append(f"autograded: {_points(total_auto)} points; written answers (graded by hand): "
                      f"{_points(total_manual)} points")
         lines.append("students:")
