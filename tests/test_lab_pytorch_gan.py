@@ -286,3 +286,18 @@ def test_quality_thresholds_sit_below_every_calibration_seed(source):
     assert checks.MIN_COVERAGE < min(run["coverage"] for run in final)
     assert checks.MIN_COVERAGE_FOR_CONFIDENCE < min(run["coverage"] for run in final)
     assert checks.MIN_CONFIDENT_RATE < min(run["confident_rate"] for run in final) - 0.1
+
+
+def test_training_cells_run_the_students_steps(source, tmp_path, monkeypatch):
+    """Do the training cells plug the notebook's own step functions into the Trainer and the
+    dashboard, and save generator.pt (a 3-step run of each)?"""
+    monkeypatch.chdir(tmp_path)
+    notebook = nbformat.from_dict(source)
+    for cell in notebook.cells:
+        cell.source = (cell.source.replace("TRAINING_STEPS = 8000", "TRAINING_STEPS = 3")
+                       .replace(".run(1000)", ".run(3)"))
+    namespace = run_in_process(notebook, skip_tags=())
+    assert namespace["TRAINING_STEPS"] == 3 and len(namespace["history"]) == 3
+    assert namespace["trainer"].train_discriminator_fn is namespace["train_discriminator"]
+    assert namespace["trainer"].train_generator_fn is namespace["train_generator"]
+    assert (tmp_path / "generator.pt").is_file()
