@@ -13,8 +13,8 @@ from torch import nn
 from ganlab_kit.cli import main
 from ganlab_kit.scoring import QUALITY_BAR, score_generator
 from ganlab_kit.torch_gan import DCGANGenerator, MLPGenerator, load_generator
-from ganlab_kit.torch_gan.recipes import (RECIPES, REFERENCE_CHECKPOINTS, AveragedGenerator,
-                                          BarWatcher, generator_for_state,
+from ganlab_kit.torch_gan.recipes import (RECIPES, REFERENCE_CHECKPOINTS, AugmentedDiscriminator,
+                                          AveragedGenerator, BarWatcher, DifferentiableAugment, generator_for_state,
                                           load_reference_generator, save_generator_weights,
                                           train_recipe)
 
@@ -151,6 +151,37 @@ def test_bar_watcher_stops_training_when_the_bar_is_met():
     run = train_recipe("mlp", steps=50, seed=0, callbacks=[watcher])
     assert watcher.reached_step == 2 and run.trainer.step == 2
     assert watcher.reached_seconds >= 0 and len(watcher.checks) == 1
+
+
+def test_augment_shifts_whole_images_and_passes_gradients():
+    """Does DifferentiableAugment move each image by at most `shift` pixels, keep its ink, and
+    let gradients through to the pixels (so G can learn through it)?"""
+    torch.manual_seed(0)
+    images = torch.full((16, 1, 28, 28), -1.0)
+    images[:, :, 10:18, 10:18] = 1.0                      # an 8x8 blob away from the border
+    images.requires_grad_(True)
+    shifted = DifferentiableAugment(shift=2)(images)
+    assert shifted.shape == images.shape
+    ink = (shifted > 0).float()
+    assert torch.all(ink.sum(dim=(1, 2, 3)) == 64)       # the blob is moved, never cut
+    rows = ink.sum(dim=(1, 3)).nonzero()[:, 1].view(16, 8)[:, 0]
+    assert rows.min() >= 8 and rows.max() <= 12 and len(set(rows.tolist())) > 1
+    shifted.sum().backward()
+    assert images.grad.abs().sum() > 0
+    cut = DifferentiableAugment(shift=0, cutout=8)(torch.ones(4, 1, 28, 28))
+    assert torch.all((cut == -1).sum(dim=(1, 2, 3)) == 64)
+    with pytest.raises(ValueError, match="shift"):
+        DifferentiableAugment(shift=-1)
+
+
+def test_augmented_discriminator_augments_only_while_training():
+    """Does AugmentedDiscriminator transform D's input in train mode and leave it alone in eval?"""
+    seen = []
+    inner = nn.Identity()
+    wrapped = AugmentedDiscriminator(inner, lambda x: seen.append(1) or x + 1)
+    x = torch.zeros(2, 1, 28, 28)
+    assert torch.equal(wrapped.train()(x), x + 1) and seen == [1]
+    assert torch.equal(wrapped.eval()(x), x) and seen == [1]
 
 
 def test_generator_for_state_reads_sizes_from_the_tensors():

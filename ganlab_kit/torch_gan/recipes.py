@@ -39,6 +39,8 @@ __all__ = [
     "REFERENCE_CHECKPOINTS",
     "train_recipe",
     "AveragedGenerator",
+    "AugmentedDiscriminator",
+    "DifferentiableAugment",
     "BarWatcher",
     "generator_for_state",
     "load_reference_generator",
@@ -67,6 +69,9 @@ class Recipe:
     average_start: int = 0                                # step at which the average starts
     data_split: str = "train"                             # offline digits used ("train" keeps
                                                           # the held-out digits for scoring)
+    augment: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+                                                          # differentiable augmentation of
+                                                          # every image D sees; None: off
 
 
 def _lab_mlp() -> Tuple[nn.Module, nn.Module]:
@@ -119,6 +124,71 @@ RECIPES: Dict[str, Recipe] = {
         average_start=500,
     ),
 }
+
+
+class DifferentiableAugment(nn.Module):
+    """Random shifts and cutout of an image batch, differentiable in the pixels (DiffAugment).
+
+    Zhao et al. (2020) apply the same kind of random transform to real *and* generated
+    images before every discriminator call, in D's step and in G's step, so that D cannot
+    memorise a small training set while G still gets gradients through the transform.
+
+    ``images`` ``(B, C, H, W)`` in [-1, 1] -> the same shape: each image shifted by up to
+    ``shift`` pixels per axis (the uncovered border filled with ``fill``, the background),
+    then, if ``cutout`` > 0, a ``cutout`` x ``cutout`` square at a random place set to ``fill``.
+    """
+
+    def __init__(self, shift: int = 2, cutout: int = 0, fill: float = -1.0) -> None:
+        super().__init__()
+        if shift < 0 or cutout < 0:
+            raise ValueError(f"shift and cutout must be >= 0 pixels, got {shift} and {cutout}")
+        self.shift = shift
+        self.cutout = cutout
+        self.fill = fill
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4:
+            raise ValueError(f"expected images (B, C, H, W), got shape {tuple(images.shape)}")
+        batch, _, height, width = images.shape
+        device = images.device
+        if self.shift:
+            s = self.shift
+            padded = nn.functional.pad(images, (s, s, s, s), value=self.fill)  # (B, C, H+2s, W+2s)
+            dy = torch.randint(0, 2 * s + 1, (batch, 1, 1), device=device)
+            dx = torch.randint(0, 2 * s + 1, (batch, 1, 1), device=device)
+            rows = (torch.arange(height, device=device).view(1, height, 1) + dy)  # (B, H, 1)
+            cols = (torch.arange(width, device=device).view(1, 1, width) + dx)    # (B, 1, W)
+            index = torch.arange(batch, device=device).view(batch, 1, 1)
+            images = padded.permute(0, 2, 3, 1)[index, rows, cols].permute(0, 3, 1, 2)
+        if self.cutout:
+            c = self.cutout
+            top = torch.randint(0, height - c + 1, (batch, 1, 1), device=device)
+            left = torch.randint(0, width - c + 1, (batch, 1, 1), device=device)
+            ys = torch.arange(height, device=device).view(1, height, 1)
+            xs = torch.arange(width, device=device).view(1, 1, width)
+            inside = ((ys >= top) & (ys < top + c) & (xs >= left) & (xs < left + c))  # (B, H, W)
+            images = images.masked_fill(inside.unsqueeze(1), self.fill)
+        return images
+
+    def extra_repr(self) -> str:
+        return f"shift={self.shift}, cutout={self.cutout}, fill={self.fill}"
+
+
+class AugmentedDiscriminator(nn.Module):
+    """``discriminator(augment(x))`` in training mode, plain ``discriminator(x)`` in eval mode.
+
+    Wrapping D this way augments every batch D sees during training (real and fake, in D's
+    step and in G's step) without any change to the :class:`Trainer`.
+    """
+
+    def __init__(self, discriminator: nn.Module,
+                 augment: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+        self.augment = augment
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(self.augment(images) if self.training else images)
 
 
 class AveragedGenerator(Callback):
@@ -256,6 +326,8 @@ def train_recipe(name: str, steps: Optional[int] = None, seed: int = 0,
     config = replace(recipe.config, seed=seed, **overrides)
     torch.manual_seed(seed)  # the networks' initial weights
     generator, discriminator = recipe.build()
+    if recipe.augment is not None:
+        discriminator = AugmentedDiscriminator(discriminator, recipe.augment)
     data = data if data is not None else load_mnist(split=recipe.data_split)
     extra = []
     if recipe.average_decay is not None:
