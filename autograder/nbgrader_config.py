@@ -23,6 +23,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")      # one thread per kernel: fast
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 c.ExecutePreprocessor.timeout = 300
+# Outputs may lag behind a cell's reply on a loaded machine; nbgrader turns a wait longer
+# than iopub_timeout (4 s by default) into an error, which would cost a grade cell its points.
+c.Execute.iopub_timeout = 60
 
 # Tracebacks show only the failing lines (IPython's "Plain" mode), not the lines around
 # them: feedback stays short and never quotes the hidden-test line of a grade cell.
