@@ -1,7 +1,7 @@
 """End to end with nbgrader: release, validate, autograde, regrade, feedback, export.
 
 One course with four students (the reference, the stub and two typical mistakes),
-built once for the whole module; all tests share one xdist group. Takes a minute or
+built once; all tests share one xdist group. Takes a minute or
 two: every submission runs in a fresh kernel as it would for an instructor.
 """
 import csv
@@ -22,9 +22,12 @@ ASSIGNMENT = "pytorch_gan"
 STUDENTS = ("reference", "stub", "no_zero_grad", "wrong_target_loss")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    """A course whose four demo students have been autograded, with feedback and a CSV export."""
+    """A course whose four demo students have been autograded, with feedback and a CSV export.
+
+    Session-scoped: under xdist other modules' tests may run between this module's tests,
+    and a module-scoped fixture would then be built again."""
     repository = find_repository()
     root = tmp_path_factory.mktemp("nbgrader")
     course = Course.create(root / "course", repository, [ASSIGNMENT], course_id="ganlab-test")
