@@ -174,6 +174,9 @@ class TrainingDashboard(Callback):
         self.columns = columns
         self.state = DashboardState(monitor)
         self.throttle = RedrawThrottle(refresh_seconds, max_overhead)
+        # the mode-collapse check runs the classifier (tens of ms): live, at most 0.5% of the
+        # time; headless (no view), at every snapshot, so the static PNG is reproducible
+        self.check_throttle = RedrawThrottle(0.0, 0.005)
         self._view: Optional[DashboardView] = None
         self._in_use: Optional[Any] = None  # the trainer (or Keras bridge) training now
         self._training = threading.Event()
@@ -430,9 +433,9 @@ class TrainingDashboard(Callback):
         self._catch_up_history(trainer)
         self.state.begin(int(getattr(trainer, "step", self.state.step)), planned)
         self._training.set()
-        self.throttle.reset()
+        self.throttle.reset()  # the first step redraws everything
         self._show_in_this_cell()
-        self._refresh(force=True)
+        self._refresh_controls()
 
     def on_step_end(self, trainer: Any, record: Dict[str, float]) -> None:
         with self._ui_lock:  # a click on another thread may be pausing right now
@@ -445,7 +448,12 @@ class TrainingDashboard(Callback):
     def on_snapshot(self, trainer: Any, step: int, images: Any) -> None:
         if hasattr(images, "detach"):
             images = images.detach().cpu().numpy()
-        self.state.add_snapshot(step, np.asarray(images))
+        live = self._view is not None
+        check = not live or self.check_throttle.due()
+        started = self.check_throttle.clock()
+        self.state.add_snapshot(step, np.asarray(images), check_alarms=check)
+        if check and live:
+            self.check_throttle.done(started)
 
     def _catch_up_history(self, trainer: Any) -> None:
         """Steps the dashboard did not see: trained before it was attached, or loaded
@@ -459,7 +467,7 @@ class TrainingDashboard(Callback):
         self._catch_up_history(trainer)
         step = getattr(trainer, "step", None)
         if step is not None and self.state.snapshot_step != step and hasattr(trainer, "sample"):
-            self.state.add_snapshot(step, trainer.sample().cpu().numpy())
+            self.state.add_snapshot(step, trainer.sample().cpu().numpy(), check_alarms=False)
 
     def on_train_end(self, trainer: Any) -> None:
         error = sys.exc_info()[1]  # set when fit is unwinding from an exception

@@ -171,15 +171,18 @@ class DashboardState:
                 self.metrics[name] = [self.metrics[name][i] for i in order]
             self.step = max(self.step, self.steps[-1])
 
-    def add_snapshot(self, step: int, images: np.ndarray) -> None:
-        """Samples from the fixed noise at ``step``: ``(N, C, H, W)`` in [-1, 1]."""
+    def add_snapshot(self, step: int, images: np.ndarray, check_alarms: bool = True) -> None:
+        """Samples from the fixed noise at ``step``: ``(N, C, H, W)`` in [-1, 1].
+
+        ``check_alarms=False`` only shows them (the mode-collapse check follows the
+        trainer's regular snapshots, not extra ones)."""
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4:
             raise ValueError(f"snapshot images must have shape (N, C, H, W), got {images.shape}")
         self.snapshot_step = int(step)
         self.snapshot_images = images
         self.snapshot_version += 1
-        if self.alarm_monitor is not None:
+        if check_alarms and self.alarm_monitor is not None:
             self.alarm_monitor.observe_samples(int(step), images)
 
     def set_paused(self, paused: bool) -> None:
