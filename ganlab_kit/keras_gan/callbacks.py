@@ -5,13 +5,13 @@ Side effects of training live here, not in ``GAN.train_step``.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ._backend import require_tensorflow_backend
+from ..torch_gan.trainer import RunControl
 from .models import sample_noise
 
 keras = require_tensorflow_backend()
@@ -91,7 +91,7 @@ class SampleSnapshot(keras.callbacks.Callback):
             self.take()
 
 
-class KerasHistoryBridge(keras.callbacks.Callback):
+class KerasHistoryBridge(RunControl, keras.callbacks.Callback):
     """Forwards Keras training to a PyTorch-track dashboard (``ganlab_kit.torch_gan.Callback``).
 
     Contract, so the same dashboard serves both tracks:
@@ -133,33 +133,15 @@ class KerasHistoryBridge(keras.callbacks.Callback):
         self.snapshots: List[Tuple[int, Any]] = []  # (step, torch.Tensor (n, C, H, W))
         self.sampler = SampleSnapshot(snapshot_every, n_fixed, seed, generator,
                                       on_snapshot=[self._forward_snapshot])
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
+        RunControl.__init__(self)
         self._batch_started = 0.0
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
         """Ask ``fit`` to finish after the current batch (safe from another thread)."""
-        self._stop.set()
-        self._running.set()
+        RunControl.stop(self)
         if self.model is not None:
             self.model.stop_training = True
-
-    def pause(self) -> None:
-        """Hold ``fit`` before its next batch until :meth:`resume` or :meth:`stop`."""
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def is_paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
 
     def set_model(self, model: "keras.Model") -> None:
         super().set_model(model)
@@ -176,14 +158,14 @@ class KerasHistoryBridge(keras.callbacks.Callback):
             hook(self, step, tensor)
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
-        self._stop.clear()
+        self.clear_stop()
         hook = getattr(self.target, "on_train_begin", None)
         if callable(hook):
             hook(self)
         self.sampler.on_train_begin(logs)
 
     def on_train_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        self._running.wait()
+        self.wait_while_paused()
         self._batch_started = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
@@ -200,7 +182,7 @@ class KerasHistoryBridge(keras.callbacks.Callback):
         self.history.append(self.step, record)
         self.target.on_step_end(self, record)
         self.sampler.on_train_batch_end(batch, logs)
-        if self._stop.is_set() and self.model is not None:
+        if self.stop_requested and self.model is not None:
             self.model.stop_training = True
 
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:

@@ -30,7 +30,7 @@ from ..config import GradingBudget, TrainConfig
 from ..data import ImageDataset
 from .losses import LabelTricks, discriminator_loss, generator_loss
 
-__all__ = ["Trainer", "History", "Callback", "seed_everything", "load_generator"]
+__all__ = ["Trainer", "History", "Callback", "RunControl", "seed_everything", "load_generator"]
 
 DiscriminatorStep = Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor], float]
 GeneratorStep = Callable[..., float]
@@ -133,7 +133,46 @@ def load_generator(generator: nn.Module, path: Union[str, os.PathLike]) -> nn.Mo
     return generator
 
 
-class Trainer:
+class RunControl:
+    """Thread-safe Pause / Resume / Stop flags, shared by the PyTorch and Keras trainers.
+
+    A dashboard's buttons call these from another thread; the training loop calls
+    :meth:`wait_while_paused` before each step and ends when ``stop_requested``.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current step."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold the loop before its next step until :meth:`resume` or :meth:`stop`."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def wait_while_paused(self) -> None:
+        self._running.wait()
+
+    def clear_stop(self) -> None:
+        self._stop.clear()
+
+    @property
+    def is_paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+
+class Trainer(RunControl):
     """Trains a generator against a discriminator on an image data set.
 
     Args:
@@ -222,30 +261,7 @@ class Trainer:
         self.snapshots: List[tuple] = []  # (step, images (n_fixed, C, H, W))
         self.step = 0
         self.loaded_from_checkpoint = False
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    # ------------------------------------------------------------------ control
-    def stop(self) -> None:
-        """Ask ``fit`` to finish after the current step (safe from another thread)."""
-        self._stop.set()
-        self._running.set()
-
-    def pause(self) -> None:
-        """Hold ``fit`` before its next step until :meth:`resume` or :meth:`stop`."""
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def is_paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
+        RunControl.__init__(self)
 
     # ------------------------------------------------------------------ steps
     def noise(self, batch_size: int) -> torch.Tensor:
@@ -382,7 +398,7 @@ class Trainer:
                 steps = 0
             else:
                 steps = min(steps, budget.max_steps)
-        self._stop.clear()
+        self.clear_stop()
         self.generator.train()
         self.discriminator.train()
         for callback in self.callbacks:
@@ -392,8 +408,8 @@ class Trainer:
             if every and not self.snapshots:
                 self.snapshot()
             for _ in range(steps):
-                self._running.wait()
-                if self._stop.is_set():
+                self.wait_while_paused()
+                if self.stop_requested:
                     break
                 record = self.train_step()
                 self.history.append(self.step, record)
