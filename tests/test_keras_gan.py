@@ -209,6 +209,19 @@ def test_fit_accepts_a_numpy_array_of_images(kg, images):
     assert int(gan.d_optimizer.iterations) == int(gan.g_optimizer.iterations) == 2
 
 
+def test_fit_obeys_the_grading_budget(kg, images, monkeypatch):
+    """Under nbgrader, does GAN.fit stop after GANLAB_MAX_STEPS batches (and not without it)?"""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("GANLAB_MAX_STEPS", "3")
+    gan = small_gan(kg)
+    gan.fit(images[:80], batch_size=8, epochs=1, verbose=0)  # 10 batches without the budget
+    assert int(gan.g_optimizer.iterations) == 3
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    gan = small_gan(kg)
+    gan.fit(images[:80], batch_size=8, epochs=1, verbose=0)
+    assert int(gan.g_optimizer.iterations) == 10
+
+
 def test_train_step_teaches_the_discriminator(kg, images):
     """After a few steps, does D score real images higher than fakes (so the D update has the right sign)?"""
     gan = small_gan(kg, d_optimizer=None, g_optimizer=None)

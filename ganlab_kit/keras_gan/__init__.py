@@ -37,6 +37,7 @@ _NAMES = {
     "SampleSnapshot": "callbacks",
     "KerasHistoryBridge": "callbacks",
     "find_generator": "callbacks",
+    "GradingBudgetStop": "callbacks",
     "AlgorithmOneTrainer": "algorithm1",
     "build_combined": "algorithm1",
     "compile_discriminator": "algorithm1",

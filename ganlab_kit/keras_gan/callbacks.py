@@ -189,3 +189,24 @@ class KerasHistoryBridge(RunControl, keras.callbacks.Callback):
         hook = getattr(self.target, "on_train_end", None)
         if callable(hook):
             hook(self)
+
+
+class GradingBudgetStop(keras.callbacks.Callback):
+    """Ends ``fit`` after ``GANLAB_MAX_STEPS`` batches while nbgrader executes the notebook.
+
+    The Keras counterpart of the PyTorch trainer's grading budget
+    (:class:`~ganlab_kit.config.GradingBudget`); :meth:`GAN.fit` adds it by itself
+    when ``NBGRADER_EXECUTION`` is set.
+    """
+
+    def __init__(self, max_steps: Optional[int] = None) -> None:
+        super().__init__()
+        from ..config import GradingBudget
+
+        self.max_steps = GradingBudget.from_environment().max_steps if max_steps is None else max_steps
+        self.steps_done = 0
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.steps_done += 1
+        if self.steps_done >= self.max_steps:
+            self.model.stop_training = True

@@ -129,6 +129,16 @@ class GAN(keras.Model):
         self.loss_fn = loss_fn or keras.losses.BinaryCrossentropy(from_logits=self.from_logits)
         self._check_trainable()
 
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit``, plus the grading budget under nbgrader (``GANLAB_MAX_STEPS``)."""
+        from ..config import GradingBudget
+        from .callbacks import GradingBudgetStop
+
+        callbacks = list(callbacks or [])
+        if GradingBudget.from_environment().active:
+            callbacks.append(GradingBudgetStop())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
     def _check_trainable(self) -> None:
         for name in ("generator", "discriminator"):
             if not getattr(self, name).trainable_weights:
