@@ -309,7 +309,7 @@ def draw_labelled_grid(real_images, real_probabilities: Sequence[float], fake_im
     A label is green where D is right (a real image above 0.5, a generated one at
     or below it) and red where D is wrong, as in the GAN Playground.
     """
-    from PIL import ImageDraw
+    from PIL import Image, ImageDraw
 
     font, title_font = _font(12), _font(14)
     blocks = []
@@ -327,8 +327,6 @@ def draw_labelled_grid(real_images, real_probabilities: Sequence[float], fake_im
     rows = max(int(math.ceil(len(block[1]) / columns)) for block in blocks)
     image = _new(2 * block_width + 30, 26 + rows * cell_h + 4)
     draw = ImageDraw.Draw(image)
-    from PIL import Image
-
     for block_index, (name, pixels, probabilities, is_real) in enumerate(blocks):
         if len(probabilities) != len(pixels):
             raise ValueError(
@@ -381,7 +379,7 @@ def noise_as_images(noise, limit: float = 3.0) -> np.ndarray:
 def draw_noise_and_samples(noise, images, columns: int = 5, sample_scale: int = 3,
                            value_range: Tuple[float, float] = (-1.0, 1.0)):
     """Each noise vector drawn as a small image above the sample G made from it."""
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
     noise_pixels = to_pixels(noise_as_images(noise))
     sample_pixels = to_pixels(images, value_range)
@@ -402,13 +400,9 @@ def draw_noise_and_samples(noise, images, columns: int = 5, sample_scale: int = 
     for index in range(count):
         row, column = divmod(index, columns)
         left, top = 40 + column * cell_w + 6, 6 + row * cell_h
-        image.paste(Image.fromarray(np.repeat(noise_pixels[index], 3, axis=-1)
-                                    if noise_pixels.shape[-1] == 1 else noise_pixels[index]),
-                    (left + (cell_w - 12 - noise_w) // 2, top))
-        sample = sample_pixels[index]
-        if sample.shape[-1] == 1:
-            sample = np.repeat(sample, 3, axis=-1)
-        image.paste(Image.fromarray(sample), (left + (cell_w - 12 - tile_w) // 2, top + noise_h + 6))
+        image.paste(_pil(noise_pixels[index]), (left + (cell_w - 12 - noise_w) // 2, top))
+        image.paste(_pil(sample_pixels[index]),
+                    (left + (cell_w - 12 - tile_w) // 2, top + noise_h + 6))
         draw.text((left, top + noise_h + tile_h + 8), f"#{index}", fill=COLORS["muted"], font=font)
         if column == 0:
             draw.text((4, top + noise_h / 2 - 7), "z", fill=COLORS["text"], font=_font(14))
