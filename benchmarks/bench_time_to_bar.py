@@ -76,6 +76,10 @@ def benchmark(args: argparse.Namespace) -> dict:
     print(f"time to the bar ({bar}) on {torch.get_num_threads()} threads, "
           f"seeds {args.seeds}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(wall times inflate when other programs share the cores; cpu-s do not)")
+    if args.threads > 1 and os.getloadavg()[0] >= (os.cpu_count() or 1):
+        print(f"  note: the cores are busy (load {os.getloadavg()[0]:.1f}); {args.threads} torch "
+              "threads then wait on each other (measured 7x slower per MLP step than 1 thread "
+              "at load ~4 on 2 cores); --threads 1 gives fairer figures")
     for name in names:
         cap = args.naive_cap if name == "naive-mlp" else args.cap
         results = []

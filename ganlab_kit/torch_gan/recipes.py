@@ -13,6 +13,12 @@ and returns the generator to sample from.
 * ``dcgan``: the kit's DCGAN (:class:`DCGANGenerator` / :class:`DCGANDiscriminator`),
   a fast generator against a slower discriminator, with the same weight average.
 
+Every recipe can also augment what D sees (``Recipe.augment``, e.g.
+:class:`DifferentiableAugment`: random shifts and cutout applied to real and fake
+images alike, DiffAugment-style); the shipped recipes leave it off, because on the
+4,000 offline digits it did not help: the tuned MLP collapsed to a few classes for
+longer, and the DCGAN's plateau (inception score ~7, nine classes) stayed where it was.
+
 "Good digits" is :data:`ganlab_kit.scoring.QUALITY_BAR`: inception score >= 8, all ten
 classes covered, >= 80% of samples classified with confidence >= 0.9.
 """
