@@ -206,6 +206,7 @@ def test_grading_loads_the_checkpoint_and_trains_nothing(ones, tmp_path, monkeyp
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     fresh_g, fresh_d = fc_pair(1)
     trainer = Trainer(fresh_g, fresh_d, ones, checkpoint_path=path, **FAST)
+    assert trainer.planned_steps(500) == 0  # what a dashboard shows before fit starts
     optimizer_steps = count_calls(trainer.d_optimizer, "step")
     history = trainer.fit(500)
     assert optimizer_steps == []
@@ -219,6 +220,7 @@ def test_grading_without_checkpoint_caps_the_steps(ones, tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "1")
     monkeypatch.setenv("GANLAB_MAX_STEPS", "4")
     trainer = Trainer(*fc_pair(), ones, checkpoint_path=tmp_path / "none.pt", **FAST)
+    assert trainer.planned_steps(1000) == 4 and trainer.planned_steps(3) == 3
     trainer.fit(1000)
     assert trainer.step == 4 and len(trainer.history) == 4
 
@@ -227,6 +229,7 @@ def test_budget_is_off_outside_nbgrader(ones, monkeypatch):
     """Without NBGRADER_EXECUTION, does GANLAB_MAX_STEPS leave the step count alone?"""
     monkeypatch.setenv("GANLAB_MAX_STEPS", "2")
     trainer = Trainer(*fc_pair(), ones, **FAST)
+    assert trainer.planned_steps(5) == 5
     trainer.fit(5)
     assert trainer.step == 5
 

@@ -376,6 +376,20 @@ class Trainer(RunControl):
         return images
 
     # ------------------------------------------------------------------ fit
+    def _grading_checkpoint_exists(self) -> bool:
+        return (GradingBudget.from_environment().active and self.checkpoint_path is not None
+                and self.checkpoint_path.is_file())
+
+    def planned_steps(self, steps: Optional[int] = None) -> int:
+        """How many steps ``fit(steps)`` will run once the grading budget has had its say:
+        0 when nbgrader grades from a saved checkpoint, at most ``GANLAB_MAX_STEPS``
+        under nbgrader otherwise, else ``steps`` (default ``config.steps``)."""
+        steps = self.config.steps if steps is None else int(steps)
+        budget = GradingBudget.from_environment()
+        if not budget.active:
+            return steps
+        return 0 if self._grading_checkpoint_exists() else min(steps, budget.max_steps)
+
     def fit(self, steps: Optional[int] = None,
             callbacks: Optional[Sequence[Callback]] = None) -> History:
         """Train for ``steps`` steps (default: ``config.steps``) and return the history.
@@ -389,15 +403,10 @@ class Trainer(RunControl):
             raise ValueError(f"steps must be 0 or more, got {steps}")
         if callbacks:
             self.callbacks.extend(c for c in callbacks if c not in self.callbacks)
-        budget = GradingBudget.from_environment()
-        graded_from_checkpoint = False
-        if budget.active:
-            if self.checkpoint_path is not None and self.checkpoint_path.is_file():
-                self.load_checkpoint(self.checkpoint_path)
-                graded_from_checkpoint = True
-                steps = 0
-            else:
-                steps = min(steps, budget.max_steps)
+        graded_from_checkpoint = self._grading_checkpoint_exists()
+        if graded_from_checkpoint:
+            self.load_checkpoint(self.checkpoint_path)
+        steps = self.planned_steps(steps)
         self.clear_stop()
         self.generator.train()
         self.discriminator.train()

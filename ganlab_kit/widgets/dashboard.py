@@ -24,7 +24,6 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
-from ..config import GradingBudget
 from ..torch_gan.trainer import Callback, History
 from . import drawing
 from ._clicks import EarlyClicks, route_clicks_early
@@ -40,18 +39,6 @@ ACTIONS = ("start", "pause", "stop")
 def _ipython_running() -> bool:
     ipython = sys.modules.get("IPython")
     return ipython is not None and ipython.get_ipython() is not None
-
-
-def _planned_steps(trainer: Any, steps: int) -> int:
-    """How many steps ``trainer.fit(steps)`` will run: nbgrader's budget may cap it (or
-    skip training when a checkpoint exists), exactly as :meth:`Trainer.fit` decides."""
-    budget = GradingBudget.from_environment()
-    if budget.active:
-        path = getattr(trainer, "checkpoint_path", None)
-        if path is not None and path.is_file():
-            return 0
-        return min(steps, budget.max_steps)
-    return steps
 
 
 def _keras_planned_steps(trainer: Any) -> Optional[int]:
@@ -377,7 +364,7 @@ class TrainingDashboard(Callback):
             self._show_in_this_cell()
         if block or not live:
             self._attach(trainer)
-            self._pending_planned = _planned_steps(trainer, steps)
+            self._pending_planned = trainer.planned_steps(steps)
             return trainer.fit(steps)
         self._start_background(steps)
         return trainer.history
@@ -385,7 +372,7 @@ class TrainingDashboard(Callback):
     def _start_background(self, steps: int) -> None:
         trainer = self._require_trainer()
         self._attach(trainer)
-        self._pending_planned = _planned_steps(trainer, steps)
+        self._pending_planned = trainer.planned_steps(steps)
         self._thread_error = None
 
         def train() -> None:
@@ -424,9 +411,7 @@ class TrainingDashboard(Callback):
     # ------------------------------------------------------------------ Callback hooks
     def on_train_begin(self, trainer: Any) -> None:
         self._in_use = trainer
-        planned = getattr(trainer, "planned_steps", None)
-        if planned is None:
-            planned = self._pending_planned if trainer is self.trainer else None
+        planned = self._pending_planned if trainer is self.trainer else None
         if planned is None:
             planned = _keras_planned_steps(trainer)
         self._pending_planned = None
