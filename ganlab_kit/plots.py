@@ -4,47 +4,22 @@ Used by the CLI and available to notebooks; no torchvision needed.
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Optional, Union
 
 import numpy as np
 import torch
 
-__all__ = ["image_grid", "save_image_grid", "plot_history"]
-
-
-def image_grid(images: Union[torch.Tensor, np.ndarray], ncols: Optional[int] = None,
-               padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
-    """Tile images ``(N, C, H, W)`` in [-1, 1] into one array ``(rows*H', cols*W', C)`` in [0, 1]."""
-    array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if array.ndim != 4:
-        raise ValueError(f"expected images of shape (N, C, H, W), got {array.shape}")
-    count, channels, height, width = array.shape
-    ncols = ncols or int(math.ceil(math.sqrt(count)))
-    nrows = int(math.ceil(count / ncols))
-    cell_h, cell_w = height + padding, width + padding
-    grid = np.full((nrows * cell_h + padding, ncols * cell_w + padding, channels), pad_value,
-                   dtype=np.float32)
-    pixels = np.clip((array.transpose(0, 2, 3, 1) + 1.0) / 2.0, 0.0, 1.0)  # (N, H, W, C) in [0, 1]
-    for index in range(count):
-        row, col = divmod(index, ncols)
-        top, left = padding + row * cell_h, padding + col * cell_w
-        grid[top:top + height, left:left + width] = pixels[index]
-    return grid
+__all__ = ["save_image_grid", "plot_history"]
 
 
 def save_image_grid(images: Union[torch.Tensor, np.ndarray], path: Union[str, os.PathLike],
                     ncols: Optional[int] = None, scale: int = 3) -> None:
-    """Write a PNG of the tiled images, each pixel enlarged ``scale`` times."""
-    import matplotlib.image
+    """Write a PNG of the tiled images (``(N, C, H, W)`` or ``(N, H, W, C)`` in [-1, 1]),
+    each pixel enlarged ``scale`` times; the dashboard's own tiling is reused."""
+    from .widgets.drawing import draw_image_grid
 
-    grid = image_grid(images, ncols)
-    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-    if grid.shape[-1] == 1:
-        matplotlib.image.imsave(os.fspath(path), grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
-    else:
-        matplotlib.image.imsave(os.fspath(path), grid)
+    draw_image_grid(images, columns=ncols, scale=scale).save(os.fspath(path))
 
 
 def plot_history(history, path: Union[str, os.PathLike]) -> None:
