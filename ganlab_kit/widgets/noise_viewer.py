@@ -11,7 +11,7 @@ import numpy as np
 
 from . import drawing
 from ._models import as_array, forward, latent_dim_of
-from .environment import display_mode, show_png
+from ._seeded import SeededPicture
 
 __all__ = ["NoiseViewer", "standard_normal_noise"]
 
@@ -21,7 +21,7 @@ def standard_normal_noise(n: int, latent_dim: int, seed: Optional[int] = 0) -> n
     return np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32)
 
 
-class NoiseViewer:
+class NoiseViewer(SeededPicture):
     """Widget: ``n`` noise vectors as images, each above the sample G makes from it.
 
     ``NoiseViewer(generator, n=10, seed=0)`` draws the noise itself (standard normal);
@@ -29,6 +29,9 @@ class NoiseViewer:
     only draws. ``resample()`` (the "New noise" button) draws fresh noise; set
     ``seed.value`` for a particular draw.
     """
+
+    button_label = "New noise"
+    css_class = "ganlab-noise-viewer"
 
     def __init__(self, generator: Any = None, n: int = 10, *, seed: int = 0,
                  latent_dim: Optional[int] = None, noise: Any = None, images: Any = None,
@@ -53,56 +56,13 @@ class NoiseViewer:
         self.seed_value = self.seed_value + 1 if seed is None else int(seed)
         self.noise = standard_normal_noise(len(self.noise), self.noise.shape[1], self.seed_value)
         self.images = forward(self.generator, self.noise)
-        if self._widgets is not None:
-            self._widgets["seed"].value = self.seed_value
-            self._widgets["image"].value = self.to_png()
+        self._redraw()
         return self.noise
 
     def to_png(self) -> bytes:
         return drawing.png_bytes(drawing.draw_noise_and_samples(self.noise, self.images, self.columns))
 
-    # ------------------------------------------------------------------ widgets
-    def _build(self) -> dict:
-        if self._widgets is None:
-            import ipywidgets as widgets
-
-            seed = widgets.IntText(value=self.seed_value, description="seed",
-                                   layout=widgets.Layout(width="160px"))
-            button = widgets.Button(description="New noise", icon="refresh",
-                                    disabled=self.generator is None)
-            image = widgets.Image(value=self.to_png(), format="png")
-            image.add_class("ganlab-noise-viewer")
-            self._widgets = {"seed": seed, "button": button, "image": image,
-                             "box": widgets.VBox([widgets.HBox([seed, button]), image])}
-            button.on_click(lambda _button: self.resample())
-            seed.observe(self._on_seed, names="value")
-        return self._widgets
-
-    def _on_seed(self, change) -> None:
-        if self.generator is not None and change["new"] != self.seed_value:
-            self.resample(change["new"])
-
-    @property
-    def widget(self):
-        """An ipywidgets ``VBox``: seed, a "New noise" button, the noise and samples."""
-        return self._build()["box"]
-
     @property
     def new_noise_button(self):
+        """The "New noise" button."""
         return self._build()["button"]
-
-    @property
-    def seed(self):
-        """The seed ``IntText``; setting ``.value`` redraws from that seed."""
-        return self._build()["seed"]
-
-    def display(self) -> None:
-        if display_mode() == "live":
-            from IPython.display import display
-
-            display(self.widget)
-        else:
-            show_png(self.to_png())
-
-    def _ipython_display_(self) -> None:
-        self.display()

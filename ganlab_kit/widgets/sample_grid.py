@@ -13,7 +13,7 @@ import numpy as np
 
 from . import drawing
 from ._models import as_array, forward, is_torch_module, latent_dim_of, to_layout
-from .environment import display_mode, show_png
+from ._seeded import SeededPicture
 
 __all__ = ["SampleVerdicts", "discriminator_verdicts", "SampleGrid"]
 
@@ -85,13 +85,16 @@ def discriminator_verdicts(generator: Any, discriminator: Any, real_images: Any,
     return SampleVerdicts(real, outputs[0], fake, outputs[1])
 
 
-class SampleGrid:
+class SampleGrid(SeededPicture):
     """Widget: real | generated images, each labelled with D's P(real), green right / red wrong.
 
     Build it from models (``SampleGrid(generator, discriminator, data)``) or from
     precomputed ``verdicts``. ``resample()`` (the "New samples" button) draws new
     noise and new real images; set ``seed.value`` for a particular draw.
     """
+
+    button_label = "New samples"
+    css_class = "ganlab-sample-grid"
 
     def __init__(self, generator: Any = None, discriminator: Any = None, real_images: Any = None,
                  *, n: int = 8, seed: int = 0, columns: int = 4, latent_dim: Optional[int] = None,
@@ -114,9 +117,7 @@ class SampleGrid:
             raise ValueError("this grid was built from fixed verdicts; there is nothing to resample")
         self.seed_value = self.seed_value + 1 if seed is None else int(seed)
         self.verdicts = self._compute(self.seed_value)
-        if self._widgets is not None:
-            self._widgets["seed"].value = self.seed_value  # observer redraws
-            self._redraw()
+        self._redraw()
         return self.verdicts
 
     def to_png(self) -> bytes:
@@ -125,53 +126,7 @@ class SampleGrid:
             verdicts.real_images, verdicts.real_probabilities, verdicts.fake_images,
             verdicts.fake_probabilities, columns=self.columns))
 
-    # ------------------------------------------------------------------ widgets
-    def _build(self) -> dict:
-        if self._widgets is None:
-            import ipywidgets as widgets
-
-            seed = widgets.IntText(value=self.seed_value, description="seed",
-                                   layout=widgets.Layout(width="160px"))
-            button = widgets.Button(description="New samples", icon="refresh",
-                                    disabled=self.generator is None)
-            image = widgets.Image(format="png")
-            image.add_class("ganlab-sample-grid")
-            self._widgets = {"seed": seed, "button": button, "image": image,
-                             "box": widgets.VBox([widgets.HBox([seed, button]), image])}
-            button.on_click(lambda _button: self.resample())
-            seed.observe(self._on_seed, names="value")
-            self._redraw()
-        return self._widgets
-
-    @property
-    def widget(self):
-        """An ipywidgets ``VBox``: seed, a "New samples" button, the labelled grid."""
-        return self._build()["box"]
-
     @property
     def new_samples_button(self):
         """The "New samples" button."""
         return self._build()["button"]
-
-    @property
-    def seed(self):
-        """The seed ``IntText``; setting ``.value`` redraws from that seed."""
-        return self._build()["seed"]
-
-    def _on_seed(self, change) -> None:
-        if self.generator is not None and change["new"] != self.seed_value:
-            self.resample(change["new"])
-
-    def _redraw(self) -> None:
-        self._widgets["image"].value = self.to_png()
-
-    def display(self) -> None:
-        if display_mode() == "live":
-            from IPython.display import display
-
-            display(self.widget)
-        else:
-            show_png(self.to_png())
-
-    def _ipython_display_(self) -> None:
-        self.display()
