@@ -86,14 +86,6 @@ MUTANTS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared cores: one thread is faster and gives repeatable sums
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def source():
     return read_notebook(SOURCE)

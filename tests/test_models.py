@@ -13,16 +13,6 @@ from ganlab_kit.torch_gan import (MODEL_KINDS, DCGANDiscriminator, DCGANGenerato
 BATCH_SIZES = (1, 7, 64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads per test process
-    oversubscribe the cores and make small steps up to 8x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def check_pair(generator: nn.Module, discriminator: nn.Module, image_shape, latent_dim=100):
     """G(z) has image_shape and values in [-1, 1]; D(G(z)) is (B, 1) in [0, 1]; both modes."""
     for training in (True, False):

@@ -25,16 +25,6 @@ FAST = dict(batch_size=16, snapshot_every=0, n_fixed=8)
 TRICKS = dict(label_smoothing=0.1, label_noise=0.1, label_flip=0.1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads per test process
-    oversubscribe the cores and make small steps up to 8x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def ones():
     """The 500 offline images of the digit 1 (loaded once per module)."""

@@ -28,15 +28,6 @@ from ganlab_kit.widgets.drawing import COLORS, draw_labelled_grid, noise_as_imag
 from ganlab_kit.widgets.state import bucket_means, format_duration
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: two per process oversubscribe a shared 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(autouse=True)
 def auto_display(monkeypatch):
     monkeypatch.delenv("GANLAB_WIDGETS", raising=False)

@@ -15,8 +15,7 @@ ipywidgets nor torch.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any, List
+from .._lazy import lazy_attributes
 
 _NAMES = {
     "TrainingDashboard": "dashboard",
@@ -40,14 +39,4 @@ _NAMES = {
 __all__ = sorted(_NAMES)
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _NAMES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> List[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES)
