@@ -209,7 +209,13 @@ def test_half_precision_weights_load_back_into_float32(tmp_path):
 def test_benchmark_quick_runs():
     """Does `bench_time_to_bar.py --quick` run and print its summary?"""
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_time_to_bar.py"),
-                           "--quick", "--recipes", "naive-mlp", "dcgan"],
+                           "--quick", "--recipes", "naive-mlp", "dcgan", "--caps", "dcgan=2"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "summary" in done.stdout and "dcgan" in done.stdout
+    assert "dcgan seed 0 (cap 3 s)" in done.stdout          # --quick shortens every cap
+    assert "fastest tuned recipe" in done.stdout and "goal 60 s" in done.stdout
+    refused = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_time_to_bar.py"),
+                              "--caps", "gan-of-my-dreams=5"],
+                             capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert refused.returncode == 2 and "RECIPE=SECONDS" in refused.stderr
