@@ -43,6 +43,25 @@ def test_dcgan_for_cifar_shapes_and_ranges():
     check_pair(generator, discriminator, (3, 32, 32))
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_dcgan_refine_and_hidden_options(shape):
+    """Do the recipe's options (G's refining 3x3 layer, D's hidden dense layer) keep the pair's
+    shapes and ranges, and add exactly the layers and parameters they promise?"""
+    torch.manual_seed(0)
+    generator = DCGANGenerator(image_shape=shape, width=16, refine=True)
+    discriminator = DCGANDiscriminator(image_shape=shape, width=8, hidden=32)
+    check_pair(generator, discriminator, shape)
+    plain = DCGANGenerator(image_shape=shape, width=16)
+    count = lambda module: sum(p.numel() for p in module.parameters())
+    assert count(generator) - count(plain) == 16 * 16 * 9 + 2 * 16      # conv + BatchNorm
+    assert sum(isinstance(m, nn.Conv2d) for m in generator.modules()) == 1
+    linears = [m for m in discriminator.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == \
+        [(2 * 8 * (shape[1] // 4) ** 2, 32), (32, 1)]
+    with pytest.raises(ValueError, match="hidden"):
+        DCGANDiscriminator(hidden=-1)
+
+
 def test_mlp_for_cifar_shapes_and_ranges():
     """Does the MLP pair adapt its input and output layers to (3, 32, 32) images?"""
     torch.manual_seed(0)

@@ -188,7 +188,11 @@ def test_generator_for_state_reads_sizes_from_the_tensors():
     """Are tuned DCGAN widths and MLP hidden sizes recovered from a state_dict?"""
     dcgan = generator_for_state(DCGANGenerator(width=24).state_dict())
     assert isinstance(dcgan, DCGANGenerator)
-    assert dcgan.upsample[0].out_channels == 24
+    assert dcgan.upsample[0].out_channels == 24 and not dcgan.refine
+    refined = DCGANGenerator(image_shape=(3, 32, 32), width=8, refine=True).state_dict()
+    rebuilt = generator_for_state(refined)
+    rebuilt.load_state_dict(refined)  # strict: every layer found and sized
+    assert rebuilt.refine and rebuilt.image_shape == (3, 32, 32)
     mlp = generator_for_state(MLPGenerator(hidden=(32, 64)).state_dict())
     assert isinstance(mlp, MLPGenerator) and mlp.config.hidden == (32, 64)
     with pytest.raises(ValueError, match="--model"):
