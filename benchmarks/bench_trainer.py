@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ganlab_kit.data import load_mnist
 from ganlab_kit.torch_gan import MLPDiscriminator, MLPGenerator, Trainer
+from ganlab_kit.torch_gan.trainer import make_adam
 
 
 def bare_loop(generator, discriminator, images, batch_size, latent_dim, g_opt, d_opt, rng):
@@ -89,8 +90,8 @@ def main() -> None:
     torch.manual_seed(0)
     bare_g, bare_d = MLPGenerator(), MLPDiscriminator()
     bare = bare_loop(bare_g, bare_d, data.images, args.batch_size, 100,
-                     torch.optim.Adam(bare_g.parameters(), 2e-4, betas=(0.5, 0.999)),
-                     torch.optim.Adam(bare_d.parameters(), 2e-4, betas=(0.5, 0.999)),
+                     make_adam(bare_g.parameters(), 2e-4, betas=(0.5, 0.999)),  # the same
+                     make_adam(bare_d.parameters(), 2e-4, betas=(0.5, 0.999)),  # fused Adam
                      torch.Generator().manual_seed(0))
 
     def kit_step():  # what Trainer.fit does per step, minus the snapshot schedule
