@@ -36,7 +36,6 @@ from ganlab_kit.torch_gan.recipes import (RECIPES, REFERENCE_CHECKPOINTS, BarWat
 
 GOALS = {"mlp": 180.0}                   # seconds on 2 cores, from the issue
 FASTEST_GOAL = 60.0                      # the fastest tuned recipe, whichever it is
-DEFAULT_CAPS: dict = {}                  # per-recipe caps; --caps RECIPE=SECONDS adds to them
 CHECK_EVERY = {"naive-mlp": 500, "mlp": 250, "dcgan": 100}
 REFERENCE_SCORES = REFERENCE_CHECKPOINTS["mlp"].parent / "reference_scores.json"
 
@@ -235,7 +234,7 @@ def main(argv=None) -> int:
                         help="only rescore the shipped checkpoints into reference_scores.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    args.caps = {**DEFAULT_CAPS, **dict(args.caps)}
+    args.caps = dict(args.caps)
     if args.write_references:
         write_references(args)
         return 0

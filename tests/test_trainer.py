@@ -407,16 +407,7 @@ def test_student_discriminator_step_with_builtin_generator_step(ones):
 
 # --------------------------------------------------------------------------- control
 
-def wait_until(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
-
-
-def test_pause_resume_and_stop_from_another_thread(ones):
+def test_pause_resume_and_stop_from_another_thread(ones, wait_until):
     """Does pause hold the step counter, resume continue, and stop end fit for good?"""
     trainer = Trainer(*fc_pair(), ones, **FAST)
     worker = threading.Thread(target=trainer.fit, args=(100_000,), daemon=True)

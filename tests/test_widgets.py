@@ -61,15 +61,6 @@ def record(step: int, **values) -> dict:
     return base
 
 
-def wait_until(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 # ---------------------------------------------------------------------- state
 
 
@@ -313,7 +304,7 @@ def test_headless_run_builds_no_widgets(digits):
     assert dashboard._view is None and dashboard.state.step == 5
 
 
-def test_pause_button_really_pauses_and_stop_stops(digits):
+def test_pause_button_really_pauses_and_stop_stops(digits, wait_until):
     """Clicking Start trains in the background; does Pause hold the step count and Stop end it?"""
     trainer = make_trainer(digits)
     dashboard = TrainingDashboard(trainer, refresh_seconds=0.05)
@@ -337,7 +328,7 @@ def test_pause_button_really_pauses_and_stop_stops(digits):
     assert len(history) == trainer.step < 100_000
 
 
-def test_stop_during_a_blocking_run_returns_early(digits):
+def test_stop_during_a_blocking_run_returns_early(digits, wait_until):
     """Does a Stop click from another thread end a blocking run() after the current step?"""
     trainer = make_trainer(digits)
     dashboard = TrainingDashboard(trainer)
@@ -356,7 +347,7 @@ def pass_through(data, default):
     return default
 
 
-def test_early_click_acts_while_training_and_late_click_is_skipped(digits):
+def test_early_click_acts_while_training_and_late_click_is_skipped(digits, wait_until):
     """Does a click seen by the kernel's I/O thread pause training at once, and is the later
     ordinary on_click for that same click skipped (no double action)?"""
     trainer = make_trainer(digits)
