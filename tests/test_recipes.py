@@ -210,6 +210,24 @@ def test_half_precision_weights_load_back_into_float32(tmp_path):
     assert torch.allclose(generator(z), restored(z), atol=5e-3)
 
 
+
+def test_channels_last_recipe_saves_weights_that_load_in_the_default_layout(tmp_path):
+    """Does the DCGAN recipe train in the channels-last layout, its weights loading anywhere?"""
+    assert RECIPES["dcgan"].channels_last
+    run = train_recipe("dcgan", steps=2, seed=0)
+    convolution = run.generator.upsample[0].weight
+    assert convolution.is_contiguous(memory_format=torch.channels_last)
+    assert not convolution.is_contiguous()  # a 4-D weight with > 1 channel: a different layout
+    path = save_generator_weights(run.generator, tmp_path / "g.pt", half=False)
+    state = torch.load(path, weights_only=True)
+    plain = generator_for_state(state)
+    plain.load_state_dict(state)
+    plain.eval()
+    assert plain.upsample[0].weight.is_contiguous()
+    z = torch.randn(8, run.trainer.latent_dim)
+    with torch.no_grad():
+        assert torch.allclose(run.generator(z), plain(z), atol=1e-5)
+
 def test_benchmark_quick_runs():
     """Does `bench_time_to_bar.py --quick` run and print its summary?"""
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_time_to_bar.py"),
