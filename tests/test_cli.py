@@ -55,6 +55,39 @@ def test_train_on_one_digit_dcgan(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["dataset"] == "mnist-offline[8]"
 
 
+def test_train_a_recipe_writes_its_generator_and_scores(tmp_path, capsys):
+    """Does `ganlab train --recipe dcgan` write the averaged generator, scores and samples?"""
+    import torch
+
+    from ganlab_kit.torch_gan.recipes import DCGAN_LATENT_DIM, generator_for_state
+
+    assert main(["train", "--recipe", "dcgan", "--steps", "3", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained 3 steps" in printed and "quality bar" in printed
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["recipe"] == "dcgan" and config["g_lr"] == 1e-3  # the recipe's settings
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert 1.0 <= scores["inception_score"] <= 10.0 and scores["n"] == 1000
+    assert (tmp_path / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    state = torch.load(tmp_path / "generator.pt", weights_only=True)
+    assert generator_for_state(state).latent_dim == DCGAN_LATENT_DIM
+    assert len(json.loads((tmp_path / "history.json").read_text())["step"]) == 3
+    assert main(["score", str(tmp_path / "generator.pt")]) == 0  # scores as any checkpoint
+
+
+def test_train_a_recipe_refuses_settings_it_would_ignore(tmp_path, capsys):
+    """Are --g-lr or --digits next to --recipe refused with what to do instead?"""
+    assert main(["train", "--recipe", "dcgan", "--g-lr", "0.01", "--digits", "8",
+                 "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "--g-lr" in error and "--digits" in error and "--model dcgan" in error
+    assert not (tmp_path / "generator.pt").exists()
+    with pytest.raises(SystemExit) as exit_info:  # a recipe brings its own networks
+        main(["train", "--recipe", "mlp", "--model", "dcgan"])
+    assert exit_info.value.code == 2
+
+
 def test_train_rejects_zero_steps(tmp_path, capsys):
     """Is --steps 0 refused with a message that says what to change?"""
     assert main(["train", "--steps", "0", "--out", str(tmp_path)]) == 2
