@@ -13,6 +13,7 @@ __all__ = ["register", "run_train"]
 def register(subparsers) -> None:
     from ..config import LOSSES, TrainConfig
     from ..data import DATASETS
+    from .recipes import RECIPES
 
     defaults = TrainConfig()
     parser = subparsers.add_parser(
@@ -25,7 +26,7 @@ def register(subparsers) -> None:
     which.add_argument("--model", default="mlp",
                        choices=("mlp", "dcgan", "playground-fc", "playground-conv"),
                        help="architecture (default: mlp, the labs' 100-256-512-1024-784 MLP)")
-    which.add_argument("--recipe", choices=("dcgan", "mlp", "naive-mlp"),
+    which.add_argument("--recipe", choices=sorted(RECIPES),
                        help="a tuned reference recipe instead (dcgan: good digits in under a "
                             "minute on 2 cores), trained with its own data and settings")
     parser.add_argument("--steps", type=int, default=None,
@@ -45,7 +46,15 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--snapshot-every", type=int, default=defaults.snapshot_every)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.set_defaults(func=run_train)
+    # the options a recipe sets itself, with their defaults: other values clash with --recipe
+    recipe_sets = {option: parser.get_default(option[2:].replace("-", "_"))
+                   for option in RECIPE_SETS}
+    parser.set_defaults(func=run_train, recipe_sets=recipe_sets)
+
+
+#: Options of `ganlab train` that a recipe fixes itself (its data and training settings).
+RECIPE_SETS = ("--dataset", "--digits", "--batch-size", "--g-lr", "--d-lr", "--d-steps",
+               "--loss", "--label-smoothing")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -93,16 +102,6 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recipe_settings() -> dict:
-    """Options a recipe sets itself, with their defaults: other values clash with --recipe."""
-    from ..config import TrainConfig
-
-    defaults = TrainConfig()
-    return {"--dataset": "mnist-offline", "--digits": None, "--batch-size": defaults.batch_size,
-            "--g-lr": defaults.g_lr, "--d-lr": defaults.d_lr, "--d-steps": defaults.d_steps,
-            "--loss": defaults.loss, "--label-smoothing": 0.0}
-
-
 def run_recipe(args: argparse.Namespace) -> int:
     """``ganlab train --recipe NAME``: a tuned recipe, its averaged generator and its scores."""
     import torch
@@ -112,8 +111,8 @@ def run_recipe(args: argparse.Namespace) -> int:
     from .recipes import RECIPES, save_generator_weights, train_recipe
 
     recipe = RECIPES[args.recipe]
-    changed = [option for option, value in _recipe_settings().items()
-               if getattr(args, option.lstrip("-").replace("-", "_")) != value]
+    changed = [option for option, default in args.recipe_sets.items()
+               if getattr(args, option[2:].replace("-", "_")) != default]
     if changed:
         print(f"error: --recipe {recipe.name} trains with its own data and settings, so "
               f"{', '.join(changed)} would be ignored; drop {'them' if len(changed) > 1 else 'it'}, "

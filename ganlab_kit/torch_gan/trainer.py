@@ -338,8 +338,8 @@ class Trainer(RunControl):
         else:
             # reuse the last fake batch: D(G(z)) with D just updated (as in pytorch/examples).
             # G's loss needs gradients through D, not gradients of D's weights: freezing them
-            # for this pass skips their computation (~5 % of a step) and leaves D's .grad as
-            # D's own step left it.
+            # for this pass skips their computation (~8 % of the lab MLP's step) and leaves
+            # D's .grad as D's own step left it.
             trainable = [p for p in self.discriminator.parameters() if p.requires_grad]
             for parameter in trainable:
                 parameter.requires_grad_(False)
