@@ -5,6 +5,8 @@
   (``dashboard.run(steps)``) or a Keras ``fit`` (``dashboard.keras_callback()``).
 * :class:`SampleGrid`: real and generated images labelled with D's P(real).
 * :class:`NoiseViewer`: noise vectors as images above the samples they produce.
+* :class:`Playground`: the GAN Playground (edit G and D layer by layer, train, snapshot
+  into an experiment log); :class:`ExperimentLog` shows that log.
 * :class:`DashboardState`, :class:`AlarmMonitor`: the logic, testable without widgets.
 
 Headless executions (nbgrader, nbconvert) get a static PNG instead of widgets;
@@ -25,6 +27,10 @@ _NAMES = {
     "discriminator_verdicts": "sample_grid",
     "NoiseViewer": "noise_viewer",
     "standard_normal_noise": "noise_viewer",
+    "Playground": "playground",
+    "ExperimentLog": "playground",
+    "PlaygroundSession": "playground_state",
+    "TrainingSettings": "playground_state",
     "DashboardState": "state",
     "RedrawThrottle": "state",
     "Alarm": "alarms",
