@@ -34,8 +34,8 @@ def test_random_draw(nb):
 
 def test_patched_helper(nb):
     """Does twice() use double()?"""
-    with nb.patched(double=lambda x: x * 2):
-        assert nb.twice(2) == 4, "twice should call double"
+    with nb.patched(double=nb.ref("operator:neg")):
+        assert nb.twice(2) == -2, "twice should call double"
         raise RuntimeError("boom\\nsecond line")
 '''
 

@@ -6,23 +6,20 @@ losses, noise), so a bug costs points in the part where it lives and nowhere els
 import pytest
 import torch
 
-from ganlab_kit.torch_gan import MLPDiscriminator, MLPGenerator
-from ganlab_kit.torch_gan import losses as reference_losses
-from ganlab_kit.torch_gan import sample_noise as reference_sample_noise
 
 LATENT_DIM = 100
 
 
 @pytest.fixture
-def reference_generator():
-    """The kit's MLP generator, 100 -> 256 -> 512 -> 1024 -> 784, Tanh."""
-    return MLPGenerator()
+def reference_generator(nb):
+    """The kit's MLP generator, 100 -> 256 -> 512 -> 1024 -> 784, Tanh (in the notebook's process)."""
+    return nb.new("ganlab_kit.torch_gan:MLPGenerator")
 
 
 @pytest.fixture
-def steady_discriminator():
+def steady_discriminator(nb):
     """The kit's MLP discriminator without dropout: the same input always gives the same D(x)."""
-    return MLPDiscriminator(dropout=0.0)
+    return nb.new("ganlab_kit.torch_gan:MLPDiscriminator", dropout=0.0)
 
 
 @pytest.fixture
@@ -34,26 +31,36 @@ def real_batch():
 
 
 @pytest.fixture
-def reference_pieces():
-    """Kit versions of the functions the training steps may call."""
+def reference_pieces(nb):
+    """Kit versions of the functions the training steps may call (in the notebook's process)."""
     return {
-        "discriminator_loss": reference_losses.discriminator_loss,
-        "generator_loss": reference_losses.generator_loss,
-        "sample_noise": reference_sample_noise,
+        "discriminator_loss": nb.ref("ganlab_kit.torch_gan.losses:discriminator_loss"),
+        "generator_loss": nb.ref("ganlab_kit.torch_gan.losses:generator_loss"),
+        "sample_noise": nb.ref("ganlab_kit.torch_gan:sample_noise"),
     }
 
 
-def parameters_of(module):
-    """Detached copies of a module's parameters, in order."""
-    return [parameter.detach().clone() for parameter in module.parameters()]
-
-
-def changed(before, module):
-    """Whether any parameter of ``module`` differs from the copies in ``before``."""
-    return any(not torch.equal(old, new.detach()) for old, new in zip(before, module.parameters()))
+PROBES = "ganlab_kit.grading.probes"
 
 
 @pytest.fixture
-def snapshot():
+def layers_of(nb):
+    """``layers_of(module)``: descriptions (type, widths, slopes, rates...) of a notebook
+    module's leaf layers, in registration order."""
+    return lambda module: nb.new(f"{PROBES}:leaf_layers", module)
+
+
+def parameters_of(nb, module):
+    """Copies of a notebook module's parameters, in order."""
+    return nb.new(f"{PROBES}:parameters", module)
+
+
+def changed(nb, before, module):
+    """Whether any parameter of the notebook's ``module`` differs from the copies in ``before``."""
+    return any(not torch.equal(old, new) for old, new in zip(before, parameters_of(nb, module)))
+
+
+@pytest.fixture
+def snapshot(nb):
     """Helpers to compare parameters before and after a step."""
-    return parameters_of, changed
+    return (lambda module: parameters_of(nb, module)), (lambda before, module: changed(nb, before, module))

@@ -1,13 +1,16 @@
 """Hidden checks: the Discriminator network."""
 import pytest
 import torch
-from torch import nn
+
+PROBES = "ganlab_kit.grading.probes"
 
 WIDTHS = [(784, 1024), (1024, 512), (512, 256), (256, 1)]
+LINEAR = "torch.nn.modules.linear.Linear"
+DROPOUT = "torch.nn.modules.dropout.Dropout"
 
 
-def _leaf_layers(module):
-    return [layer for layer in module.modules() if not list(layer.children())]
+def _is(layer, qualname):
+    return qualname in [layer["qualname"]] + layer["bases"]
 
 
 @pytest.mark.points(1)
@@ -37,44 +40,39 @@ def test_output_range(nb):
 
 
 @pytest.mark.points(1)
-def test_architecture(nb):
+def test_architecture(nb, layers_of):
     """Are the layers Linear 784 -> 1024 -> 512 -> 256 -> 1 with LeakyReLU(0.2) after each hidden one?"""
-    discriminator = nb.Discriminator()
-    widths = [(layer.in_features, layer.out_features) for layer in discriminator.modules()
-              if isinstance(layer, nn.Linear)]
+    layers = layers_of(nb.Discriminator())
+    widths = [(layer["in_features"], layer["out_features"]) for layer in layers if _is(layer, LINEAR)]
     assert widths == WIDTHS, (
         "the discriminator's Linear layers should map 784 -> 1024 -> 512 -> 256 -> 1 (the "
         f"generator's widths in reverse); yours map {widths or 'nothing (no nn.Linear layers)'}.")
-    slopes = [layer.negative_slope for layer in discriminator.modules()
-              if isinstance(layer, nn.LeakyReLU)]
+    slopes = [layer.get("negative_slope") for layer in layers if layer["type"] == "LeakyReLU"]
     assert len(slopes) == 3 and all(abs(slope - 0.2) < 1e-9 for slope in slopes), (
         "each hidden layer should be followed by nn.LeakyReLU(0.2) (three in all); found "
         f"{len(slopes)} LeakyReLU layer(s) with slopes {slopes}.")
 
 
 @pytest.mark.points(1)
-def test_dropout(nb):
+def test_dropout(nb, layers_of):
     """Is there a Dropout(0.3) after each hidden layer, active in training and off in eval mode?"""
     discriminator = nb.Discriminator()
-    layers = _leaf_layers(discriminator)
-    rates = [layer.p for layer in layers if isinstance(layer, nn.Dropout)]
+    layers = layers_of(discriminator)
+    rates = [layer.get("p") for layer in layers if _is(layer, DROPOUT)]
     assert len(rates) == 3 and all(abs(rate - 0.3) < 1e-9 for rate in rates), (
         "the discriminator should have three nn.Dropout(0.3) layers, one after each hidden "
         f"layer's activation; found {len(rates)} with rates {rates}. Dropout keeps D from "
         "memorising the real images and overpowering the generator.")
-    kinds = [type(layer) for layer in layers if isinstance(layer, (nn.Linear, nn.Dropout))]
-    expected = [nn.Linear, nn.Dropout] * 3 + [nn.Linear]
+    kinds = [LINEAR if _is(layer, LINEAR) else DROPOUT for layer in layers
+             if _is(layer, LINEAR) or _is(layer, DROPOUT)]
+    expected = [LINEAR, DROPOUT] * 3 + [LINEAR]
     assert kinds == expected, (
         "put one Dropout after each hidden layer (Linear, LeakyReLU, Dropout) and none after "
         "the output layer.")
     images = torch.rand(32, 1, 28, 28) * 2 - 1
-    discriminator.train()
-    with torch.no_grad():
-        first, second = discriminator(images), discriminator(images)
+    first, second = nb.new(f"{PROBES}:run_twice", discriminator, images, train=True)
     assert not torch.equal(first, second), (
         "in training mode dropout should make two passes over the same images differ.")
-    discriminator.eval()
-    with torch.no_grad():
-        first, second = discriminator(images), discriminator(images)
+    first, second = nb.new(f"{PROBES}:run_twice", discriminator, images, train=False)
     assert torch.equal(first, second), (
         "in eval mode (discriminator.eval()) dropout should be off, so D(x) is repeatable.")

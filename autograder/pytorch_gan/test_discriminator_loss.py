@@ -41,14 +41,13 @@ def test_direction(nb):
 @pytest.mark.points(1)
 def test_scalar_tensor_with_gradient(nb):
     """Does discriminator_loss return a scalar tensor that backpropagates into D's outputs?"""
-    d_real = _probabilities(8, 1).requires_grad_()
-    d_fake = _probabilities(8, 1).requires_grad_()
-    loss = nb.discriminator_loss(d_real, d_fake)
-    assert isinstance(loss, torch.Tensor) and loss.ndim == 0, (
+    report = nb.new("ganlab_kit.grading.probes:gradients", nb.discriminator_loss,
+                    _probabilities(8, 1), _probabilities(8, 1))
+    assert report["is_tensor"] and report["shape"] == (), (
         "discriminator_loss should return a scalar tensor (shape ()), not a Python number or a "
         "per-image vector, so that loss.backward() can train D.")
-    assert loss.requires_grad, (
+    assert report["requires_grad"], (
         "the loss lost its connection to D's outputs (no .item(), .detach() or NumPy inside).")
-    loss.backward()
-    assert d_real.grad is not None and d_fake.grad is not None, (
+    grad_real, grad_fake = report["grads"]
+    assert grad_real is not None and grad_fake is not None, (
         "the loss should depend on both D(x) and D(G(z)).")

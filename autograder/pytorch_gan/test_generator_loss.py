@@ -31,12 +31,11 @@ def test_direction(nb):
 @pytest.mark.points(1)
 def test_non_saturating(nb):
     """When D rejects the fakes confidently (D(G(z)) = 0.01), is the gradient still strong?"""
-    d_fake = torch.full((4, 1), 0.01, requires_grad=True)
-    loss = nb.generator_loss(d_fake)
-    assert isinstance(loss, torch.Tensor) and loss.requires_grad, (
+    report = nb.new("ganlab_kit.grading.probes:gradients", nb.generator_loss, torch.full((4, 1), 0.01))
+    (gradient,) = report["grads"]
+    assert report["is_tensor"] and report["requires_grad"] and gradient is not None, (
         "generator_loss should return a tensor connected to D(G(z)) so that it can train G.")
-    loss.backward()
-    slope = float(d_fake.grad.sum())  # d loss / d D(G(z)) when every fake moves together
+    slope = float(gradient.sum())  # d loss / d D(G(z)) when every fake moves together
     assert slope < -10, (
         "generator_loss should be non-saturating, -log D(G(z)) = BCE(D(G(z)), 1): early in "
         "training D rejects fakes (D(G(z)) near 0) and this form still gives a strong gradient "

@@ -2,11 +2,12 @@
 import pytest
 import torch
 
-from ganlab_kit.torch_gan import MLPDiscriminator, MLPGenerator
+PROBES = "ganlab_kit.grading.probes"
 
 
 def _optimizers(nb):
-    generator, discriminator = MLPGenerator(), MLPDiscriminator()
+    generator = nb.new("ganlab_kit.torch_gan:MLPGenerator")
+    discriminator = nb.new("ganlab_kit.torch_gan:MLPDiscriminator")
     result = nb.make_optimizers(generator, discriminator)
     assert isinstance(result, (tuple, list)) and len(result) == 2, (
         "make_optimizers should return a pair (g_optimizer, d_optimizer).")
@@ -18,8 +19,8 @@ def test_adam(nb):
     """Does make_optimizers return two Adam optimizers?"""
     _, _, g_optimizer, d_optimizer = _optimizers(nb)
     for name, optimizer in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
-        assert isinstance(optimizer, torch.optim.Adam), (
-            f"{name} should be torch.optim.Adam, got {type(optimizer).__name__}.")
+        assert nb.isinstance(optimizer, "torch.optim:Adam"), (
+            f"{name} should be torch.optim.Adam, got {nb.type_name(optimizer).rsplit('.', 1)[-1]}.")
 
 
 @pytest.mark.points(1)
@@ -27,7 +28,7 @@ def test_settings(nb):
     """Do both optimizers use lr = 2e-4 and betas = (0.5, 0.999), the DCGAN settings?"""
     _, _, g_optimizer, d_optimizer = _optimizers(nb)
     for name, optimizer in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
-        for group in optimizer.param_groups:
+        for group in nb.new(f"{PROBES}:state", optimizer):
             assert abs(group["lr"] - 2e-4) < 1e-12, (
                 f"{name} has learning rate {group['lr']}; use lr=2e-4.")
             betas = tuple(group.get("betas", ()))
@@ -42,9 +43,11 @@ def test_each_on_its_own_network(nb):
     generator, discriminator, g_optimizer, d_optimizer = _optimizers(nb)
     for name, optimizer, network, other in (("g_optimizer", g_optimizer, generator, "generator"),
                                             ("d_optimizer", d_optimizer, discriminator, "discriminator")):
-        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        wanted = {id(p) for p in network.parameters()}
-        assert held == wanted, (
+        held = [p for group in optimizer.param_groups for p in group["params"]]
+        wanted = nb.new(f"{PROBES}:parameters", network)
+        same = len(held) == len(wanted) and all(
+            a.shape == b.shape and torch.equal(a, b) for a, b in zip(held, wanted))
+        assert same, (
             f"{name} should hold exactly the {other}'s parameters ({other}.parameters()), so "
             "each network is only updated by its own optimizer; return (g_optimizer, d_optimizer) "
             "in that order.")

@@ -3,46 +3,32 @@
 Run on the kit's networks and with the kit's loss and noise swapped in for the
 notebook's, so only the step itself is graded here.
 """
-import copy
-
 import pytest
 import torch
 
-from ganlab_kit.torch_gan import MLPGenerator
 from ganlab_kit.torch_gan import losses as reference
-from ganlab_kit.torch_gan import sample_noise as reference_noise
+
+PROBES = "ganlab_kit.grading.probes"
 
 
-def _adam(module):
-    return torch.optim.Adam(module.parameters(), lr=2e-4, betas=(0.5, 0.999))
-
-
-class NoiseRecorder:
-    """A sample_noise that remembers what it returned."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, batch_size, latent_dim=100):
-        z = reference_noise(batch_size, latent_dim)
-        self.calls.append(z)
-        return z
+def _adam(nb, module):
+    return nb.new("torch.optim:Adam", module.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
 
 @pytest.mark.points(1)
 def test_returns_loss(nb, reference_generator, steady_discriminator, reference_pieces):
     """Does train_generator return G's loss, before the update, as a Python float?"""
-    recorder = NoiseRecorder()
-    before = copy.deepcopy(reference_generator)
+    recorder = nb.new(f"{PROBES}:CallRecorder", reference_pieces["sample_noise"])
+    before = nb.new("copy:deepcopy", reference_generator)
     with nb.patched(**{**reference_pieces, "sample_noise": recorder}):
         value = nb.train_generator(reference_generator, steady_discriminator,
-                                   _adam(reference_generator), 16, 100)
+                                   _adam(nb, reference_generator), 16, 100)
+    noises = recorder.returned
     assert isinstance(value, (float, int)) and not isinstance(value, bool), (
         f"train_generator should return the loss as a Python number (loss.item()), got "
         f"{type(value).__name__}.")
-    if len(recorder.calls) == 1:  # the notebook's sample_noise made the batch: recompute exactly
-        with torch.no_grad():
-            expected = float(reference.generator_loss(steady_discriminator(before(recorder.calls[0]))))
+    if len(noises) == 1:  # the notebook's sample_noise made the batch: recompute exactly
+        expected = float(reference.generator_loss(steady_discriminator(before(noises[0]))))
         assert abs(value - expected) <= 1e-4 * max(1.0, abs(expected)), (
             f"train_generator should return generator_loss(D(G(z))) computed before the update, "
             f"{expected:.4f}; got {value:.4f}.")
@@ -57,7 +43,7 @@ def test_updates_only_generator(nb, reference_generator, steady_discriminator, r
     parameters_of, changed = snapshot
     g_before, d_before = parameters_of(reference_generator), parameters_of(steady_discriminator)
     with nb.patched(**reference_pieces):
-        nb.train_generator(reference_generator, steady_discriminator, _adam(reference_generator), 16, 100)
+        nb.train_generator(reference_generator, steady_discriminator, _adam(nb, reference_generator), 16, 100)
     assert changed(g_before, reference_generator), (
         "train_generator left G's weights unchanged: call loss.backward() and g_optimizer.step().")
     assert not changed(d_before, steady_discriminator), (
@@ -69,14 +55,12 @@ def test_updates_only_generator(nb, reference_generator, steady_discriminator, r
 def test_raises_d_of_g(nb, reference_generator, steady_discriminator, reference_pieces):
     """After a few generator steps, does D rate the generator's fakes as more real (D(G(z)) rises)?"""
     probe = torch.randn(256, 100)
-    with torch.no_grad():
-        before = float(steady_discriminator(reference_generator(probe)).mean())
-    optimizer = _adam(reference_generator)
+    before = float(steady_discriminator(reference_generator(probe)).mean())
+    optimizer = _adam(nb, reference_generator)
     with nb.patched(**reference_pieces):
         for _ in range(5):
             nb.train_generator(reference_generator, steady_discriminator, optimizer, 64, 100)
-    with torch.no_grad():
-        after = float(steady_discriminator(reference_generator(probe)).mean())
+    after = float(steady_discriminator(reference_generator(probe)).mean())
     assert after > before, (
         f"mean D(G(z)) went from {before:.4f} to {after:.4f}; the generator's steps should raise "
         "it. Its target is 'real' (1): it wants D to be fooled.")
@@ -86,11 +70,11 @@ def test_raises_d_of_g(nb, reference_generator, steady_discriminator, reference_
 def test_batch_and_latent_size(nb, steady_discriminator, reference_pieces):
     """Does the step make batch_size fakes from noise of length latent_dim?"""
     for batch_size, latent_dim in ((12, 100), (5, 16)):
-        generator = MLPGenerator(latent_dim=latent_dim)
-        seen = []
-        generator.register_forward_hook(lambda module, inputs, output: seen.append(tuple(inputs[0].shape)))
+        generator = nb.new("ganlab_kit.torch_gan:MLPGenerator", latent_dim=latent_dim)
+        recorder = nb.new(f"{PROBES}:InputShapes", generator)
         with nb.patched(**reference_pieces):
-            nb.train_generator(generator, steady_discriminator, _adam(generator), batch_size, latent_dim)
+            nb.train_generator(generator, steady_discriminator, _adam(nb, generator), batch_size, latent_dim)
+        seen = recorder.shapes
         assert seen and all(shape == (batch_size, latent_dim) for shape in seen), (
             f"train_generator(..., batch_size={batch_size}, latent_dim={latent_dim}) should run the "
             f"generator on noise of shape ({batch_size}, {latent_dim}); it saw {seen or 'no call'}. "
@@ -101,18 +85,17 @@ def test_batch_and_latent_size(nb, steady_discriminator, reference_pieces):
 def test_clears_old_gradients(nb, reference_generator, steady_discriminator, reference_pieces):
     """Does the step clear G's old gradients first (zero_grad), so they do not leak into the update?"""
     clean = reference_generator
-    stale = copy.deepcopy(reference_generator)
-    for parameter in stale.parameters():
-        parameter.grad = torch.full_like(parameter, 0.5)
+    stale = nb.new("copy:deepcopy", reference_generator)
+    nb.new(f"{PROBES}:fill_gradients", stale, 0.5)
     torch.manual_seed(7)
-    z = reference_noise(16, 100)
-    fixed_noise = {"sample_noise": lambda batch_size, latent_dim=100: z[:batch_size, :latent_dim]}
+    fixed_noise = {"sample_noise": nb.new(f"{PROBES}:FixedNoise", torch.randn(16, 100))}
     with nb.patched(**{**reference_pieces, **fixed_noise}):
-        torch.manual_seed(8)
-        nb.train_generator(clean, steady_discriminator, torch.optim.SGD(clean.parameters(), lr=0.1), 16, 100)
-        torch.manual_seed(8)
-        nb.train_generator(stale, steady_discriminator, torch.optim.SGD(stale.parameters(), lr=0.1), 16, 100)
-    same = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(clean.parameters(), stale.parameters()))
+        nb.new("torch:manual_seed", 8)
+        nb.train_generator(clean, steady_discriminator, nb.new("torch.optim:SGD", clean.parameters(), lr=0.1), 16, 100)
+        nb.new("torch:manual_seed", 8)
+        nb.train_generator(stale, steady_discriminator, nb.new("torch.optim:SGD", stale.parameters(), lr=0.1), 16, 100)
+    same = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(
+        nb.new(f"{PROBES}:parameters", clean), nb.new(f"{PROBES}:parameters", stale)))
     assert same, (
         "G's update depends on gradients left from earlier backward passes: PyTorch adds new "
         "gradients to old ones. Call g_optimizer.zero_grad() before loss.backward().")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import random
 import sys
 import warnings
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any, Iterator, List, MutableMapping, Optional, Tuple, Union
 from .results import PartResult
 
 __all__ = ["AUTOGRADER_ENV", "GradingSetupError", "autograder_root", "discover",
-           "list_checks", "run_checks", "grade"]
+           "list_checks", "run_checks", "run_checks_over", "grade"]
 
 #: Environment variable naming the folder that holds the hidden checks.
 AUTOGRADER_ENV = "GANLAB_AUTOGRADER"
@@ -90,34 +89,18 @@ def _isolated_pytest_environment() -> Iterator[None]:
                 os.environ[name] = value
 
 
-@contextlib.contextmanager
-def _preserved_random_state() -> Iterator[None]:
-    """Grading must not change the random numbers the notebook draws afterwards."""
-    import numpy
-    import torch
-
-    python_state = random.getstate()
-    numpy_state = numpy.random.get_state()
-    torch_state = torch.random.get_rng_state()
-    grad_enabled = torch.is_grad_enabled()
-    try:
-        yield
-    finally:
-        random.setstate(python_state)
-        numpy.random.set_state(numpy_state)
-        torch.random.set_rng_state(torch_state)
-        torch.set_grad_enabled(grad_enabled)
-
-
-def _run_pytest(module: Path, namespace: MutableMapping[str, Any], directory: Optional[PathLike],
+def _run_pytest(module: Path, connection: Any, directory: Optional[PathLike],
                 seed: int, collect_only: bool = False):
-    """pytest.main on one check module with the grading plugin; (plugin, exit code, log)."""
+    """pytest.main on one check module with the grading plugin; (plugin, exit code, log).
+
+    ``connection`` reaches the notebook (see :mod:`.remote`); None for collection only."""
     import pytest
 
     from .plugin import GradingPlugin
+    from .remote import preserved_random_state
 
     base = module.parent.parent
-    plugin = GradingPlugin(namespace, Path(directory or os.getcwd()).resolve(), seed=seed)
+    plugin = GradingPlugin(connection, Path(directory or os.getcwd()).resolve(), seed=seed)
     ini = base / "pytest.ini"
     arguments = [
         os.fspath(module), "-q",
@@ -132,7 +115,7 @@ def _run_pytest(module: Path, namespace: MutableMapping[str, Any], directory: Op
     sink = io.StringIO()
     modules_before = set(sys.modules)
     try:
-        with _isolated_pytest_environment(), _preserved_random_state(), warnings.catch_warnings(), \
+        with _isolated_pytest_environment(), preserved_random_state(), warnings.catch_warnings(), \
                 contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
             exit_code = pytest.main(arguments, plugins=[plugin])
@@ -170,7 +153,7 @@ def _raise_for_setup_problems(module: Path, plugin: Any, exit_code: Any, log: st
 def list_checks(part: str, root: Optional[PathLike] = None) -> List[Tuple[str, str, float]]:
     """``(name, question, points)`` of every check of ``part``, in order, without running them."""
     _, _, module = discover(part, root)
-    plugin, exit_code, log = _run_pytest(module, {}, None, 0, collect_only=True)
+    plugin, exit_code, log = _run_pytest(module, None, None, 0, collect_only=True)
     _raise_for_setup_problems(module, plugin, exit_code, log)
     return plugin.catalogue()
 
@@ -191,8 +174,21 @@ def run_checks(part: str, namespace: MutableMapping[str, Any],
     Raises:
         GradingSetupError: the checks are missing or do not import.
     """
+    from .remote import InProcessConnection, NotebookServer
+
+    connection = InProcessConnection(NotebookServer(namespace))
+    try:
+        return run_checks_over(part, connection, directory, root, seed)
+    finally:
+        connection.close()
+
+
+def run_checks_over(part: str, connection: Any, directory: Optional[PathLike] = None,
+                    root: Optional[PathLike] = None, seed: int = 0) -> PartResult:
+    """Run the hidden checks of ``part`` against a notebook reached through ``connection``
+    (:class:`~.remote.InProcessConnection` or :class:`~.remote.SocketConnection`)."""
     assignment, name, module = discover(part, root)
-    plugin, exit_code, log = _run_pytest(module, namespace, directory, seed)
+    plugin, exit_code, log = _run_pytest(module, connection, directory, seed)
     _raise_for_setup_problems(module, plugin, exit_code, log)
     checks = plugin.results()
     if not checks:
@@ -218,8 +214,14 @@ def grade(part: str, namespace: MutableMapping[str, Any],
     """Grade one part of a notebook: show the feedback and return the points earned.
 
     Used as the last line of a grade cell; nbgrader reads the returned number as the
-    cell's (partial) credit.
+    cell's (partial) credit. The checks run in a separate checker process that asks this
+    notebook questions (:mod:`.remote`); under ``nbgrader autograde`` with the kit's
+    config the grade cell is not run at all: the kit's Execute preprocessor grades the
+    part from outside the (sandboxed) kernel.
     """
-    result = run_checks(part, namespace, directory)
+    from .checker import check_in_subprocess
+
+    assignment, name, _ = discover(part)  # setup errors here, before a process starts
+    result = check_in_subprocess(f"{assignment}/{name}", namespace, directory)
     _show(result)
     return result.score

@@ -15,82 +15,13 @@ from typing import Any, Dict, Iterator, List, MutableMapping, Tuple
 
 import pytest
 
+from .remote import ConnectionLost, MissingAnswer, RemoteError, RemoteNamespace, seed_everything
 from .results import CheckResult
 
-__all__ = ["MissingAnswer", "NotebookNamespace", "GradingPlugin", "failure_feedback",
-           "seed_everything"]
+__all__ = ["MissingAnswer", "GradingPlugin", "failure_feedback", "seed_everything"]
 
 #: Longest feedback message kept for one check (characters).
 MAX_FEEDBACK = 400
-
-
-class MissingAnswer(AssertionError):
-    """The notebook does not define a name the checks need."""
-
-
-class NotebookNamespace:
-    """Attribute access to a notebook's globals, with clear errors for missing names.
-
-    ``nb.Generator`` is the student's class; ``nb.path("generator.pt")`` is a file
-    next to the notebook; ``with nb.patched(generator_loss=...)`` swaps a global for
-    the duration of a check, so a step function can be tested on its own.
-    """
-
-    def __init__(self, namespace: MutableMapping[str, Any], directory: Path) -> None:
-        object.__setattr__(self, "_namespace", namespace)
-        object.__setattr__(self, "directory", Path(directory))
-
-    def __getattr__(self, name: str) -> Any:
-        namespace = object.__getattribute__(self, "_namespace")
-        if name in namespace:
-            return namespace[name]
-        raise MissingAnswer(
-            f"Your notebook defines no `{name}`. Run the cell that defines it "
-            f"(and keep the name exactly `{name}`) before grading.")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("checks must not change the notebook's namespace; use nb.patched()")
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._namespace
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self._namespace.get(name, default)
-
-    def path(self, name: str) -> Path:
-        """A file next to the notebook (the working directory of the grading kernel)."""
-        return self.directory / name
-
-    @contextmanager
-    def patched(self, **replacements: Any) -> Iterator["NotebookNamespace"]:
-        """Temporarily replace notebook globals (restored afterwards, even on failure)."""
-        namespace = self._namespace
-        missing = object()
-        saved = {name: namespace.get(name, missing) for name in replacements}
-        namespace.update(replacements)
-        try:
-            yield self
-        finally:
-            for name, value in saved.items():
-                if value is missing:
-                    namespace.pop(name, None)
-                else:
-                    namespace[name] = value
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch so that every check sees the same random numbers."""
-    random.seed(seed)
-    try:
-        import numpy
-        numpy.random.seed(seed)
-    except ImportError:  # pragma: no cover - numpy is a kit dependency
-        pass
-    try:
-        import torch
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover - torch is a kit dependency
-        pass
 
 
 def _shorten(text: str) -> str:
@@ -104,6 +35,11 @@ def failure_feedback(error: BaseException) -> str:
         return _shorten(str(error)) or "This check failed."
     if isinstance(error, NotImplementedError):
         return "Not answered yet: the code still raises NotImplementedError."
+    if isinstance(error, ConnectionLost):
+        return _shorten(f"The check could not finish: {error}")
+    if isinstance(error, RemoteError):
+        message = error.remote_message.strip().splitlines()[0] if error.remote_message.strip() else ""
+        return _shorten(f"Your code raised {error.type_name}" + (f": {message}" if message else "."))
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return _shorten(f"Your code raised {type(error).__name__}" + (f": {message}" if message else "."))
 
@@ -118,8 +54,8 @@ def _question(item: pytest.Item) -> str:
 class GradingPlugin:
     """Collects one :class:`CheckResult` per check while pytest runs a check module."""
 
-    def __init__(self, namespace: MutableMapping[str, Any], directory: Path, seed: int = 0) -> None:
-        self.notebook = NotebookNamespace(namespace, directory)
+    def __init__(self, connection: Any, directory: Path, seed: int = 0) -> None:
+        self.notebook = RemoteNamespace(connection, directory) if connection is not None else None
         self.seed = seed
         self._order: List[str] = []
         self._info: Dict[str, Tuple[str, str, float]] = {}   # nodeid -> (name, question, points)
@@ -161,13 +97,15 @@ class GradingPlugin:
 
     # ------------------------------------------------------------------ fixtures
     @pytest.fixture(scope="session")
-    def nb(self) -> NotebookNamespace:
-        """The notebook under grading."""
+    def nb(self) -> RemoteNamespace:
+        """The notebook under grading (its objects live in the notebook's process)."""
         return self.notebook
 
     @pytest.fixture(autouse=True)
     def _seeded(self) -> None:
         seed_everything(self.seed)
+        if self.notebook is not None:
+            self.notebook.seed(self.seed)
 
     # ------------------------------------------------------------------ results
     def catalogue(self) -> List[Tuple[str, str, float]]:

@@ -112,5 +112,17 @@ class PartResult:
     def _repr_html_(self) -> str:
         return self.to_html()
 
+    def to_dict(self) -> Dict[str, object]:
+        """Plain data (JSON) for passing a result between processes."""
+        return {"assignment": self.assignment, "part": self.part, "error": self.error,
+                "checks": [[check.name, check.question, check.points, check.passed, check.feedback]
+                           for check in self.checks]}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, object]) -> "PartResult":
+        checks = [CheckResult(str(name), str(question), float(points), bool(passed), str(feedback))
+                  for name, question, points, passed, feedback in data.get("checks", [])]
+        return cls(str(data["assignment"]), str(data["part"]), checks, str(data.get("error", "")))
+
     def __str__(self) -> str:
         return self.to_text()

@@ -1,0 +1,225 @@
+"""Observation helpers that hidden checks run next to the student's objects.
+
+Checks reach the notebook through :mod:`.remote`; some questions can only be asked
+where the objects live (which layers a module holds, what shapes a forward pass saw,
+what a patched function returned, the gradient of a loss). The checks call these
+through ``nb.new("ganlab_kit.grading.probes:NAME", ...)``. They only observe and
+report plain data; what is right or wrong is decided by the checks, in their own
+process. Nothing here knows an expected value.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+__all__ = ["describe_layer", "leaf_layers", "forward_layers", "InputShapes", "CallRecorder",
+           "FixedNoise", "gradient_sums", "fill_gradients", "gradients", "parameters", "state", "run_twice",
+           "KerasTrainingRecorder", "keras_weights"]
+
+_FIELDS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride",
+           "padding", "output_padding", "dilation", "groups", "negative_slope", "p", "inplace",
+           "num_features", "eps", "momentum", "affine", "start_dim", "end_dim", "dim", "training",
+           "scale_factor", "mode", "size", "min_val", "max_val")
+
+
+def describe_layer(layer: Any) -> Dict[str, Any]:
+    """``{"type": "Linear", "qualname": "torch.nn.modules.linear.Linear", ...fields}``."""
+    kind = type(layer)
+    described: Dict[str, Any] = {"type": kind.__name__, "qualname": f"{kind.__module__}.{kind.__qualname__}",
+                                 "bases": [f"{base.__module__}.{base.__qualname__}" for base in kind.__mro__[1:]]}
+    for name in _FIELDS:
+        value = getattr(layer, name, None)
+        if isinstance(value, (bool, int, float, str)) or value is None:
+            if value is not None:
+                described[name] = value
+        elif isinstance(value, (tuple, list)) and all(isinstance(v, (int, float)) for v in value):
+            described[name] = tuple(value)
+    weight = getattr(layer, "weight", None)
+    if weight is not None and hasattr(weight, "shape"):
+        described["weight_shape"] = tuple(int(n) for n in weight.shape)
+    return described
+
+
+def leaf_layers(module: Any) -> List[Dict[str, Any]]:
+    """The module's leaf layers (no children) in registration order, described."""
+    return [describe_layer(layer) for layer in module.modules() if not list(layer.children())]
+
+
+def forward_layers(module: Any, *inputs: Any) -> List[Dict[str, Any]]:
+    """Leaf layers in the order one forward pass on ``inputs`` ran them, each with the
+    shape of its output (``"output_shape"``)."""
+    import torch
+
+    seen: List[Dict[str, Any]] = []
+    hooks = []
+    for layer in module.modules():
+        if list(layer.children()):
+            continue
+
+        def record(layer_: Any, args: Any, output: Any) -> None:
+            entry = describe_layer(layer_)
+            if isinstance(output, torch.Tensor):
+                entry["output_shape"] = tuple(int(n) for n in output.shape)
+            seen.append(entry)
+
+        hooks.append(layer.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            module(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+class InputShapes:
+    """Records the shape of the first input of every forward call of ``module``."""
+
+    def __init__(self, module: Any) -> None:
+        self.shapes: List[tuple] = []
+        self._hook = module.register_forward_hook(
+            lambda layer, args, output: self.shapes.append(
+                tuple(int(n) for n in args[0].shape) if args and hasattr(args[0], "shape") else ()))
+
+    def remove(self) -> None:
+        self._hook.remove()
+
+
+class CallRecorder:
+    """Wraps ``function``; remembers what each call returned (``.returned``)."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+        self.returned: List[Any] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        value = self.function(*args, **kwargs)
+        self.returned.append(value.detach().clone() if hasattr(value, "detach") else value)
+        return value
+
+
+class FixedNoise:
+    """A ``sample_noise(batch_size, latent_dim=100)`` that returns slices of one fixed tensor."""
+
+    def __init__(self, noise: Any) -> None:
+        self.noise = noise
+
+    def __call__(self, batch_size: int, latent_dim: int = 100) -> Any:
+        return self.noise[:batch_size, :latent_dim].clone()
+
+
+def gradient_sums(module: Any) -> List[Optional[float]]:
+    """For each parameter: the sum of its gradient's absolute values, None without one."""
+    return [None if parameter.grad is None else float(parameter.grad.abs().sum())
+            for parameter in module.parameters()]
+
+
+def fill_gradients(module: Any, value: float) -> None:
+    """Set every parameter's ``.grad`` to ``value`` (stale gradients for a zero_grad check)."""
+    import torch
+
+    for parameter in module.parameters():
+        parameter.grad = torch.full_like(parameter, float(value))
+
+
+def gradients(function: Callable[..., Any], *inputs: Any) -> Dict[str, Any]:
+    """Call ``function(*inputs)`` with gradients on the floating-point tensor inputs and
+    backpropagate its result (summed). Reports the result and each input's gradient."""
+    import torch
+
+    leaves = [x.detach().clone().requires_grad_(True) if isinstance(x, torch.Tensor) and x.is_floating_point()
+              else x for x in inputs]
+    result = function(*leaves)
+    report: Dict[str, Any] = {"is_tensor": isinstance(result, torch.Tensor), "value": None,
+                              "shape": None, "requires_grad": False, "grads": []}
+    if isinstance(result, torch.Tensor):
+        report.update(value=result.detach().clone(), shape=tuple(result.shape),
+                      requires_grad=bool(result.requires_grad))
+        if result.requires_grad:
+            result.sum().backward()
+    else:
+        report["value"] = result
+    report["grads"] = [x.grad.detach().clone() if isinstance(x, torch.Tensor) and x.grad is not None else None
+                       for x in leaves]
+    return report
+
+
+def parameters(module: Any) -> List[Any]:
+    """Copies of the module's parameters, in order."""
+    return [parameter.detach().clone() for parameter in module.parameters()]
+
+
+def state(optimizer: Any) -> List[Dict[str, Any]]:
+    """An optimizer's parameter groups without the parameters themselves: settings only."""
+    return [{key: value for key, value in group.items() if key != "params"} | {"count": len(group["params"])}
+            for group in optimizer.param_groups]
+
+
+def run_twice(module: Any, inputs: Any, train: Optional[bool] = None) -> Sequence[Any]:
+    """Two forward passes of ``module`` on the same ``inputs`` (in train or eval mode)."""
+    import torch
+
+    if train is not None:
+        module.train(bool(train))
+    with torch.no_grad():
+        return module(inputs), module(inputs)
+
+
+# --------------------------------------------------------------------------- Keras (failure_modes lab)
+class KerasTrainingRecorder:
+    """Records every ``train_on_batch`` call of some Keras models, in call order.
+
+    ``watched``: name -> model whose ``train_on_batch`` is recorded (e.g. the combined
+    model and the discriminator). ``tracked``: name -> model whose weights are compared
+    before and after each recorded call. Each entry of :attr:`calls` is plain data:
+    ``{"model": name, "inputs": first input array, "targets": target array,
+    "changed": {tracked name: bool}, "trainable": {tracked name: trainable flag}}``.
+    :meth:`remove` restores the original methods.
+    """
+
+    def __init__(self, watched: Dict[str, Any], tracked: Dict[str, Any]) -> None:
+        self.calls: List[Dict[str, Any]] = []
+        self._watched = dict(watched)
+        self._tracked = dict(tracked)
+        for name, model in self._watched.items():
+            model.train_on_batch = self._recording(name, model.train_on_batch)
+
+    def _weights(self) -> Dict[str, List[Any]]:
+        import numpy
+
+        return {name: [numpy.array(weight) for weight in model.weights]
+                for name, model in self._tracked.items()}
+
+    def _recording(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        import numpy
+
+        def train_on_batch(x: Any, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+            flags = {key: bool(model.trainable) for key, model in self._tracked.items()}
+            before = self._weights()
+            result = original(x, y, *args, **kwargs)
+            after = self._weights()
+            first = x[0] if isinstance(x, (list, tuple)) else x
+            self.calls.append({
+                "model": name,
+                "inputs": numpy.array(first, dtype=numpy.float32),
+                "targets": None if y is None else numpy.array(y, dtype=numpy.float32),
+                "changed": {key: any(not numpy.array_equal(old, new) for old, new in zip(before[key], after[key]))
+                            for key in before},
+                "trainable": flags,
+            })
+            return result
+
+        return train_on_batch
+
+    def remove(self) -> None:
+        for model in self._watched.values():
+            try:
+                del model.train_on_batch
+            except AttributeError:
+                pass
+
+
+def keras_weights(model: Any) -> List[Any]:
+    """Copies of a Keras model's weights, in order (NumPy arrays)."""
+    import numpy
+
+    return [numpy.array(weight) for weight in model.weights]
