@@ -1,4 +1,4 @@
-"""``ganlab demo`` and ``ganlab solutions`` (instructor commands; they need nbgrader)."""
+"""``ganlab demo``, ``ganlab solutions`` and ``ganlab autograde`` (instructor commands; they need nbgrader)."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +28,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solutions.add_argument("--repo", help="the ganlab-kit checkout (default: found from here)")
     solutions.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     solutions.set_defaults(func=_solutions)
+
+    autograde = subparsers.add_parser(
+        "autograde", help="autograde a lab's submissions, several at once; resumable",
+        description="Grade every submission of LAB in an nbgrader course with `nbgrader autograde`, "
+                    "N at once (or on a Dask cluster). One process writes the gradebook; a stopped "
+                    "run resumes where it stopped; a submission that cannot be graded gets an error "
+                    "status and never stops the others. Ends with a status table per student.")
+    autograde.add_argument("assignment", metavar="LAB", help="the assignment to grade, e.g. pytorch_gan")
+    autograde.add_argument("--course-dir", default=".", help="the nbgrader course folder (default: here)")
+    autograde.add_argument("--workers", type=int, default=1,
+                           help="submissions graded at once on this machine (default: 1; a grading "
+                                "kernel uses one core)")
+    autograde.add_argument("--scheduler", metavar="ADDRESS",
+                           help="grade on this Dask distributed scheduler (tcp://host:8786) instead "
+                                "of this machine; --workers then caps the tasks in flight")
+    autograde.add_argument("--students", help="comma-separated student ids (default: every submission)")
+    autograde.add_argument("--force", action="store_true",
+                           help="regrade students already recorded for the same submission")
+    autograde.add_argument("--retry-errors", action="store_true",
+                           help="regrade students whose recorded status is an error")
+    autograde.set_defaults(func=_autograde)
 
 
 def _repository(args: argparse.Namespace):
@@ -69,4 +90,24 @@ def _solutions(args: argparse.Namespace) -> int:
         return 2
     for path in paths:
         print(f"wrote {path}")
+    return 0
+
+
+def _autograde(args: argparse.Namespace) -> int:
+    from .autograde import AutogradeInterrupted, autograde_course
+    from .bridge import GradingSetupError
+
+    students = [name.strip() for name in args.students.split(",") if name.strip()] if args.students else None
+    try:
+        report = autograde_course(args.course_dir, args.assignment, students=students, workers=args.workers,
+                                  scheduler=args.scheduler, force=args.force, retry_errors=args.retry_errors,
+                                  log=lambda message: print(f"ganlab autograde: {message}", flush=True))
+    except GradingSetupError as error:
+        print(f"ganlab autograde: {error}", file=sys.stderr)
+        return 2
+    except AutogradeInterrupted as interrupted:
+        print(interrupted.report.to_text())
+        print("ganlab autograde: interrupted; run the same command again to grade the rest", file=sys.stderr)
+        return 130
+    print(report.to_text())
     return 0

@@ -32,7 +32,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 MARKER = ".ganlab-course"
 
 _GRADE_CALL = re.compile(r"""grade\(\s*["']([^"']+)["']""")
-_LOG_LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) .*?[/\\](?:submitted|autograded)[/\\]([^/\\]+)[/\\]")
 
 
 class NbgraderError(RuntimeError):
@@ -115,6 +114,7 @@ class Course:
         self.root = Path(root).resolve()
         self.repository = repository
         self.course_id = course_id
+        self.autograde_report = None   # the status table of the last autograde (AutogradeReport)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -179,15 +179,18 @@ class Course:
         success = ("Success!" in report) and result.returncode == 0
         return success, report
 
-    def autograde(self, assignment: str, students: Optional[Iterable[str]] = None) -> Dict[str, float]:
-        """Autograde submissions (all by default, regrading with --force); seconds per student."""
-        arguments = ["autograde", assignment, "--force"]
-        students = list(students or [])
-        if students:
-            arguments.append("--CourseDirectory.student_id_exclude=" + ",".join(
-                sorted(set(self.students(assignment)) - set(students))))
-        result = self.nbgrader(*arguments)
-        return _seconds_per_student(result.stdout + result.stderr)
+    def autograde(self, assignment: str, students: Optional[Iterable[str]] = None, workers: int = 1,
+                  force: bool = True, scheduler: object = None) -> Dict[str, float]:
+        """Autograde submissions (all by default; ``force``: regrade) with ``ganlab autograde``'s
+        engine; seconds per student graded. A submission that cannot be graded never raises:
+        its status is in :attr:`autograde_report` (``.statuses()``, ``.to_text()``)."""
+        from .autograde import autograde_course
+
+        self.autograde_report = autograde_course(
+            self.root, assignment, students=list(students or []) or None, workers=workers,
+            scheduler=scheduler, force=force, log=lambda message: None,
+            environment={AUTOGRADER_ENV: os.fspath(self.repository.autograder), "PYTHONHASHSEED": "0"})
+        return self.autograde_report.seconds_per_student()
 
     def generate_feedback(self, assignment: str) -> None:
         self.nbgrader("generate_feedback", assignment, "--force")
@@ -251,19 +254,3 @@ class Course:
                 result[grade.name] = None if pending else float(grade.score)
         return result
 
-
-def _seconds_per_student(log: str) -> Dict[str, float]:
-    """Seconds nbgrader spent on each student, from the first to the last log line naming
-    their submitted/ or autograded/ folder (sanitising, executing, saving)."""
-    spans: Dict[str, List[float]] = {}
-    for line in log.splitlines():
-        match = _LOG_LINE.match(line)
-        if not match:
-            continue
-        hours, minutes, seconds = match.group(1).split(":")
-        clock = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-        span = spans.setdefault(match.group(2), [clock, clock])
-        if clock < span[1]:  # past midnight
-            clock += 86400
-        span[1] = clock
-    return {student: round(end - begin, 2) for student, (begin, end) in spans.items()}

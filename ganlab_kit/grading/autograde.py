@@ -1,0 +1,837 @@
+"""``ganlab autograde``: many submissions at once, one writer owning the gradebook.
+
+nbgrader's ``autograde`` grades one student after another, writes the course's
+``gradebook.db`` from inside the grading run, and stops with an error for the whole
+class when one notebook cannot be graded. Here grading and recording are split:
+
+* **Workers** grade one student each. A worker builds a private scratch course (a
+  copy of the gradebook stripped of every student, the assignment's source files and
+  the one submission), runs the unchanged ``nbgrader autograde LAB --student S``
+  there, and hands back plain data: the autograded files and the grade and comment
+  rows nbgrader wrote into its copy. Workers never open the course's gradebook. They
+  run as threads of this process (``workers=N``), each driving its own ``nbgrader``
+  subprocess, or as tasks on a Dask distributed cluster (``scheduler=ADDRESS``).
+* **The writer** (the calling process, alone) moves each autograded folder into place
+  and records the rows in the course gradebook through :class:`nbgrader.api.Gradebook`
+  with nbgrader's own rules (``auto_score`` per grade cell, a manual score is never
+  overwritten and flags the cell for review, the submission's timestamp), one
+  transaction per student. ``nbgrader generate_feedback`` and ``export`` then work as
+  after a plain ``nbgrader autograde``.
+* **Resume.** A ledger (``.ganlab-autograde/<assignment>.json`` in the course) lists,
+  per student, the fingerprint of the submission that was recorded (its files,
+  ``timestamp.txt`` included) and the outcome. It is written after the gradebook
+  commit, so a run stopped anywhere (Ctrl-C, kill) is resumed by running the command
+  again: recorded students are skipped, the rest graded; ``force`` regrades.
+* **One submission never hurts another.** A corrupt or missing notebook, an nbgrader
+  failure (a kernel that dies), a crashed worker: the student gets the status
+  ``error`` with the reason and zero points for the ungradable notebook (nbgrader's
+  own rule for a missing notebook); the others are graded.
+"""
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from .bridge import GradingSetupError
+
+__all__ = [
+    "GradingTask", "GradingOutcome", "NotebookGrades", "AutogradeRow", "AutogradeReport",
+    "AutogradeInterrupted", "autograde_course", "grade_submission", "submission_fingerprint",
+    "ledger_path", "GRADING_METADATA", "STATUS_OK", "STATUS_ERROR", "STATUS_NOT_ISOLATED",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Notebook metadata key where the grading run records ``{"isolated": bool, "problems": [str]}``.
+GRADING_METADATA = "ganlab_grading"
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+STATUS_NOT_ISOLATED = "not isolated"
+
+#: Course folder (hidden) that holds the ledgers of ``ganlab autograde``.
+LEDGER_DIR = ".ganlab-autograde"
+_LEDGER_FORMAT = 1
+#: Files nbgrader never copies from a submission (``CourseDirectory.ignore``'s default).
+_IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
+_STAGING = ".ganlab-"          # prefix of the writer's temporary folders beside an autograded folder
+_REASON_LENGTH = 240
+
+
+# ---------------------------------------------------------------------------- data
+@dataclass
+class NotebookGrades:
+    """What nbgrader recorded for one notebook of a submission (plain data)."""
+
+    name: str
+    grades: Dict[str, Tuple[Optional[float], bool]]   # grade cell -> (auto_score, needs_manual_grade)
+    comments: Dict[str, Optional[str]]                 # solution/task cell -> auto_comment
+    late_penalty: Optional[float] = None
+
+
+@dataclass
+class GradingTask:
+    """Everything a worker needs to grade one submission, as plain data.
+
+    It carries the files themselves, so a worker on another machine (Dask) needs only
+    the kit installed, not the course folder."""
+
+    assignment: str
+    student: str
+    fingerprint: str
+    notebooks: List[str]                   # notebook names of the assignment (without .ipynb)
+    gradebook: bytes                       # the course gradebook without any student
+    source_files: Dict[str, bytes]         # source/<assignment>/ files, relative path -> bytes
+    submission_files: Dict[str, bytes]     # submitted/<student>/<assignment>/ files
+    course_root: str                       # where the course's nbgrader_config.py lives (writer side)
+    config_text: str                       # its text, for workers that cannot see course_root
+    environment: Dict[str, str] = field(default_factory=dict)  # added to the worker's environment
+
+
+@dataclass
+class GradingOutcome:
+    """A worker's answer: the autograded files and rows, or why there are none."""
+
+    student: str
+    fingerprint: str
+    reason: str = ""                       # empty: nbgrader graded every notebook
+    timestamp: Optional[datetime] = None   # the submission's timestamp as nbgrader parsed it
+    notebooks: List[NotebookGrades] = field(default_factory=list)
+    files: Dict[str, Tuple[int, bytes]] = field(default_factory=dict)  # autograded files: (mode, bytes)
+    seconds: float = 0.0
+    isolated: Optional[bool] = None        # from the notebooks' ganlab_grading metadata
+    problems: List[str] = field(default_factory=list)
+    log_tail: str = ""
+
+    @property
+    def graded(self) -> bool:
+        return bool(self.notebooks)
+
+
+@dataclass
+class AutogradeRow:
+    """One student's line of the status table."""
+
+    student: str
+    status: str                            # ok | error | not isolated
+    reason: str = ""
+    points: Optional[float] = None         # autograded points recorded (code grade cells)
+    max_points: Optional[float] = None
+    seconds: Optional[float] = None
+    problems: List[str] = field(default_factory=list)
+    skipped: bool = False                  # recorded by an earlier run, not graded now
+
+    def note(self) -> str:
+        parts = []
+        if self.skipped:
+            parts.append("already graded (earlier run)")
+        if self.reason:
+            parts.append(self.reason)
+        parts.extend(self.problems)
+        return "; ".join(parts)
+
+
+@dataclass
+class AutogradeReport:
+    """The outcome of one ``ganlab autograde`` run."""
+
+    assignment: str
+    course: Path
+    rows: List[AutogradeRow] = field(default_factory=list)
+    workers: int = 1
+    scheduler: Optional[str] = None
+    seconds: float = 0.0
+    interrupted: bool = False
+    pending: List[str] = field(default_factory=list)   # not graded because the run was stopped
+
+    def row(self, student: str) -> AutogradeRow:
+        for row in self.rows:
+            if row.student == student:
+                return row
+        raise KeyError(student)
+
+    def statuses(self) -> Dict[str, str]:
+        """student -> status (ok, error or not isolated)."""
+        return {row.student: row.status for row in self.rows}
+
+    def seconds_per_student(self) -> Dict[str, float]:
+        """Seconds spent on each student graded in this run (skipped students left out)."""
+        return {row.student: row.seconds for row in self.rows
+                if not row.skipped and row.seconds is not None}
+
+    def to_text(self) -> str:
+        width = max([len(row.student) for row in self.rows + [AutogradeRow("student", "")]]
+                    + [len(name) for name in self.pending])
+        header = f"{'student':<{width}}  {'status':<12}  {'points':>11}  {'seconds':>7}  note"
+        lines = [f"ganlab autograde {self.assignment}: {self.course}", header, "-" * len(header)]
+        for row in sorted(self.rows, key=lambda row: row.student):
+            points = "" if row.points is None else f"{row.points:g}/{row.max_points:g}"
+            seconds = "" if row.seconds is None else f"{row.seconds:.1f}"
+            lines.append(f"{row.student:<{width}}  {row.status:<12}  {points:>11}  {seconds:>7}  "
+                         f"{row.note()}".rstrip())
+        for name in self.pending:
+            lines.append(f"{name:<{width}}  {'not graded':<12}  {'':>11}  {'':>7}  "
+                         "the run was stopped; run the command again to grade it")
+        counts = {status: sum(row.status == status for row in self.rows)
+                  for status in (STATUS_OK, STATUS_NOT_ISOLATED, STATUS_ERROR)}
+        skipped = sum(row.skipped for row in self.rows)
+        where = f"scheduler {self.scheduler}" if self.scheduler else f"{self.workers} worker(s)"
+        lines.append(f"{len(self.rows)} submission(s): {counts[STATUS_OK]} ok, "
+                     f"{counts[STATUS_NOT_ISOLATED]} not isolated, {counts[STATUS_ERROR]} error(s); "
+                     f"{skipped} already graded; {where}, {self.seconds:.1f} s"
+                     + ("; INTERRUPTED" if self.interrupted else ""))
+        if counts[STATUS_NOT_ISOLATED]:
+            lines.append("not isolated: the student's code ran without the sandbox (see the grading "
+                         "section of the README); its points are recorded all the same")
+        return "\n".join(lines)
+
+
+class AutogradeInterrupted(KeyboardInterrupt):
+    """The run was stopped (Ctrl-C); ``report`` holds what was recorded before."""
+
+    def __init__(self, report: AutogradeReport) -> None:
+        super().__init__("autograde interrupted")
+        self.report = report
+
+
+# ---------------------------------------------------------------------------- files
+def _ignored(relative: str) -> bool:
+    return any(fnmatch.fnmatch(part, pattern) for part in Path(relative).parts for pattern in _IGNORED)
+
+
+def _read_tree(folder: Path) -> Dict[str, bytes]:
+    """Files under ``folder`` (nbgrader's ignore patterns left out), relative path -> bytes."""
+    files = {}
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder).as_posix()
+            if path.is_file() and not _ignored(relative):
+                files[relative] = path.read_bytes()
+    return files
+
+
+def _write_tree(folder: Path, files: Mapping[str, Union[bytes, Tuple[int, bytes]]]) -> None:
+    for relative, content in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode, data = content if isinstance(content, tuple) else (None, content)
+        path.write_bytes(data)
+        if mode is not None:
+            os.chmod(path, mode)
+
+
+def submission_fingerprint(folder: PathLike) -> str:
+    """SHA-256 of a submission folder's files and names (``timestamp.txt`` included)."""
+    digest = hashlib.sha256()
+    for relative, data in _read_tree(Path(folder)).items():
+        digest.update(relative.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def ledger_path(course: PathLike, assignment: str) -> Path:
+    return Path(course) / LEDGER_DIR / f"{assignment}.json"
+
+
+def _read_ledger(path: Path) -> Dict[str, Dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if data.get("format") != _LEDGER_FORMAT or not isinstance(data.get("students"), dict):
+        return {}
+    return data["students"]
+
+
+def _write_ledger(path: Path, students: Mapping[str, Dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"format": _LEDGER_FORMAT, "students": dict(sorted(students.items()))},
+                                    indent=1))
+    os.replace(temporary, path)
+
+
+def _notebook_problem(path: Path) -> Optional[str]:
+    """Why nbgrader cannot read this notebook, or None."""
+    import nbformat
+
+    if not path.is_file():
+        return f"no {path.name} in the submission"
+    data = path.read_bytes()
+    try:
+        content = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return f"{path.name} is not a text file (not UTF-8)"
+    except ValueError as error:
+        return f"{path.name} is not valid JSON ({error})"
+    if not isinstance(content, dict) or not isinstance(content.get("cells"), list) \
+            or "nbformat" not in content:
+        return f"{path.name} is not a Jupyter notebook (no list of cells / nbformat version)"
+    try:
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+            nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as error:  # nbformat raises many kinds for malformed notebooks
+        return f"{path.name} is not a readable notebook ({type(error).__name__}: {error})"[:_REASON_LENGTH]
+    return None
+
+
+# ---------------------------------------------------------------------------- worker
+_RUNNING: Set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
+
+_KNOWN_FAILURES = (
+    (re.compile(r"DeadKernelError|Kernel died", re.I), "the kernel died while running the notebook"),
+    (re.compile(r"UnresponsiveKernelError|kernel became unresponsive", re.I),
+     "the kernel became unresponsive and could not be interrupted"),
+    (re.compile(r"CellTimeoutError|Timeout waiting for execute reply|cell timed out", re.I),
+     "a cell ran past the time limit"),
+)
+_EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit)\b.*)$")
+
+
+def _failure_reason(log: str, returncode: int) -> str:
+    """Short reason for a failed nbgrader run, from its log."""
+    for pattern, reason in _KNOWN_FAILURES:
+        if pattern.search(log):
+            return reason
+    if returncode < 0:
+        return f"nbgrader was killed by signal {-returncode}"
+    lines = [match.group(1) for match in map(_EXCEPTION_LINE.match, log.splitlines()) if match]
+    lines = [line for line in lines if not line.startswith("nbgrader.converters.base.NbGraderException")]
+    detail = lines[-1] if lines else f"exit code {returncode}"
+    return f"nbgrader could not grade the submission: {detail}"[:_REASON_LENGTH]
+
+
+def _worker_environment(overrides: Mapping[str, str]) -> Dict[str, str]:
+    environment = dict(os.environ)
+    environment.update(overrides)
+    bin_dir = os.path.dirname(sys.executable)
+    environment["PATH"] = bin_dir + os.pathsep + environment.get("PATH", "")
+    environment.pop("NBGRADER_EXECUTION", None)
+    environment.setdefault("PYTHONHASHSEED", "0")
+    return environment
+
+
+def _config_file(task: GradingTask, scratch: Path) -> None:
+    """The scratch course's nbgrader_config.py: the course's own settings, loaded in place
+    when this worker sees the course folder (relative paths keep working), else its text."""
+    course_config = Path(task.course_root) / "nbgrader_config.py"
+    try:
+        same = course_config.read_text() == task.config_text
+    except OSError:
+        same = False
+    if same:
+        text = ("c = get_config()  # noqa: F821\n"
+                f"load_subconfig('nbgrader_config.py', path={os.fspath(course_config.parent)!r})  # noqa: F821\n")
+    else:
+        text = task.config_text
+    (scratch / "nbgrader_config.py").write_text(text)
+
+
+def _run(command: List[str], cwd: Path, environment: Dict[str, str]) -> Tuple[int, str]:
+    """Run nbgrader in its own session (Ctrl-C reaches it through the writer, not the terminal)."""
+    process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, errors="replace",
+                               start_new_session=True)
+    with _RUNNING_LOCK:
+        _RUNNING.add(process)
+    try:
+        output, _ = process.communicate()
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
+    return process.returncode, output
+
+
+def _stop_running_workers(grace: float = 10.0) -> None:
+    """Interrupt every nbgrader this process started (it shuts its kernel down), then kill."""
+    with _RUNNING_LOCK:
+        processes = list(_RUNNING)
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _read_grades(database: Path, assignment: str, student: str
+                 ) -> Tuple[Optional[datetime], List[NotebookGrades]]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{database}") as gradebook:
+        try:
+            submission = gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            return None, []
+        notebooks = []
+        for notebook in submission.notebooks:
+            notebooks.append(NotebookGrades(
+                notebook.name,
+                {grade.name: (None if grade.auto_score is None else float(grade.auto_score),
+                              bool(grade.needs_manual_grade)) for grade in notebook.grades},
+                {comment.name: comment.auto_comment for comment in notebook.comments},
+                None if notebook.late_submission_penalty is None else float(notebook.late_submission_penalty)))
+        return submission.timestamp, notebooks
+
+
+def _timestamp(text: Optional[bytes]) -> Optional[datetime]:
+    """The submission time in ``timestamp.txt``, parsed as nbgrader does (naive UTC)."""
+    from nbgrader.utils import parse_utc
+
+    try:
+        return parse_utc(text.decode("utf-8").strip()) if text else None
+    except (ValueError, OverflowError, UnicodeDecodeError):
+        return None
+
+
+def _grading_facts(folder: Path, notebooks: Sequence[str]) -> Tuple[Optional[bool], List[str]]:
+    """Isolation and problems that the grading run left in the autograded notebooks' metadata."""
+    isolated: Optional[bool] = None
+    problems: List[str] = []
+    for name in notebooks:
+        path = folder / f"{name}.ipynb"
+        try:
+            facts = json.loads(path.read_text()).get("metadata", {}).get(GRADING_METADATA)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(facts, dict):
+            continue
+        if "isolated" in facts:
+            isolated = bool(facts["isolated"]) if isolated is None else (isolated and bool(facts["isolated"]))
+        problems.extend(str(problem) for problem in facts.get("problems") or [])
+    return isolated, problems
+
+
+def grade_submission(task: GradingTask) -> GradingOutcome:
+    """Grade one submission in a private scratch course (runs in a worker thread or a Dask task).
+
+    Never raises for a bad submission: the outcome's ``reason`` says what went wrong."""
+    started = time.perf_counter()
+    outcome = GradingOutcome(task.student, task.fingerprint)
+    scratch = Path(tempfile.mkdtemp(prefix=f"ganlab-autograde-{task.student}-"))
+    try:
+        (scratch / "gradebook.db").write_bytes(task.gradebook)
+        _write_tree(scratch / "source" / task.assignment, task.source_files)
+        submitted = scratch / "submitted" / task.student / task.assignment
+        submitted.mkdir(parents=True)
+        _write_tree(submitted, task.submission_files)
+        outcome.timestamp = _timestamp(task.submission_files.get("timestamp.txt"))
+        problems = {}
+        for name in task.notebooks:
+            problem = _notebook_problem(submitted / f"{name}.ipynb")
+            if problem:
+                problems[name] = problem
+                # nbgrader grades a missing notebook 0 and goes on with the others;
+                # a corrupt one would stop it, so it goes missing here.
+                (submitted / f"{name}.ipynb").unlink(missing_ok=True)
+        outcome.reason = "; ".join(problems.values())
+        if len(problems) == len(task.notebooks):
+            return outcome
+        _config_file(task, scratch)
+        database = scratch / "gradebook.db"
+        command = [sys.executable, "-m", "nbgrader", "autograde", task.assignment, "--force",
+                   f"--CourseDirectory.student_id={task.student}",
+                   f"--CourseDirectory.root={scratch}",
+                   f"--CourseDirectory.db_url=sqlite:///{database}"]
+        returncode, log = _run(command, scratch, _worker_environment(task.environment))
+        outcome.log_tail = "\n".join(log.strip().splitlines()[-40:])
+        autograded = scratch / "autograded" / task.student / task.assignment
+        graded = [name for name in task.notebooks if name not in problems]
+        if returncode != 0 or not all((autograded / f"{name}.ipynb").is_file() for name in graded):
+            outcome.reason = "; ".join(filter(None, [outcome.reason, _failure_reason(log, returncode)]))
+            return outcome
+        timestamp, outcome.notebooks = _read_grades(database, task.assignment, task.student)
+        outcome.timestamp = timestamp or outcome.timestamp
+        if not outcome.notebooks:
+            outcome.reason = "; ".join(filter(None, [outcome.reason, "nbgrader recorded no grades"]))
+            return outcome
+        for path in sorted(autograded.rglob("*")):
+            if path.is_file():
+                outcome.files[path.relative_to(autograded).as_posix()] = (
+                    path.stat().st_mode & 0o777, path.read_bytes())
+        outcome.isolated, outcome.problems = _grading_facts(autograded, graded)
+        return outcome
+    except Exception as error:  # a worker bug or a full disk must not stop the class
+        outcome.reason = f"the grading worker failed: {type(error).__name__}: {error}"[:_REASON_LENGTH]
+        return outcome
+    finally:
+        outcome.seconds = round(time.perf_counter() - started, 2)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- writer
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends (main thread only), so a student is recorded whole."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _one_transaction(gradebook) -> Iterator[None]:
+    """Turn the commits of nbgrader's Gradebook API into flushes: the block commits once,
+    or rolls back as a whole."""
+    session = gradebook.db
+    commit = session.commit
+    session.commit = session.flush
+    try:
+        yield
+    except BaseException:
+        del session.commit
+        session.rollback()
+        raise
+    del session.commit
+    commit()
+
+
+def _replace_folder(target: Path, files: Mapping[str, Tuple[int, bytes]]) -> None:
+    """Put ``files`` at ``target`` (or remove ``target`` when there are none), swapping whole folders."""
+    tag = f"{_STAGING}{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f"{tag}.new"
+    old = target.parent / f"{tag}.old"
+    if files:
+        _write_tree(staging, files)
+    if target.exists():
+        os.rename(target, old)
+    if files:
+        os.rename(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_staging(autograded: Path) -> None:
+    if not autograded.is_dir():
+        return
+    for student in autograded.iterdir():
+        if student.is_dir():
+            for leftover in student.glob(f"{_STAGING}*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _record(database: Path, course_id: str, assignment: str, outcome: GradingOutcome,
+            notebook_names: Sequence[str]) -> Tuple[float, float]:
+    """Write one student's rows in one transaction; (autograded points, their maximum)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from sqlalchemy.exc import SAWarning
+
+    with Gradebook(f"sqlite:///{database}", course_id=course_id) as gradebook, \
+            warnings.catch_warnings():
+        # nbgrader's add_submission builds rows that autoflush before they join the session;
+        # SQLAlchemy warns and the rows are saved all the same (plain nbgrader prints it too)
+        warnings.simplefilter("ignore", SAWarning)
+        with _one_transaction(gradebook):
+            try:
+                gradebook.find_student(outcome.student)
+            except MissingEntry:
+                gradebook.add_student(outcome.student)
+            if outcome.timestamp is not None:
+                gradebook.update_or_create_submission(assignment, outcome.student, timestamp=outcome.timestamp)
+            else:
+                gradebook.update_or_create_submission(assignment, outcome.student)
+            recorded = {notebook.name: notebook for notebook in outcome.notebooks}
+            for name in notebook_names:
+                notebook = gradebook.find_submission_notebook(name, assignment, outcome.student)
+                rows = recorded.get(name)
+                if rows is None:   # not gradable: nbgrader's rule for a missing notebook
+                    for grade in notebook.grades:
+                        grade.auto_score = 0
+                        grade.needs_manual_grade = False
+                    notebook.late_submission_penalty = None
+                    continue
+                for grade in notebook.grades:
+                    if grade.name in rows.grades:
+                        auto_score, needs_manual_grade = rows.grades[grade.name]
+                        grade.auto_score = auto_score
+                        # SaveAutoGrades: a manual score is kept and the cell flagged for review
+                        grade.needs_manual_grade = needs_manual_grade or grade.manual_score is not None
+                for comment in notebook.comments:
+                    if comment.name in rows.comments:
+                        comment.auto_comment = rows.comments[comment.name]
+                notebook.late_submission_penalty = rows.late_penalty
+            gradebook.db.commit()
+        submission = gradebook.find_submission(assignment, outcome.student)
+        return float(submission.code_score), float(submission.assignment.max_code_score)
+
+
+def _status(outcome: GradingOutcome) -> str:
+    if outcome.reason:
+        return STATUS_ERROR
+    if outcome.isolated is False:
+        return STATUS_NOT_ISOLATED
+    return STATUS_OK
+
+
+# ---------------------------------------------------------------------------- backends
+class _LocalBackend:
+    """Workers as threads of this process, each driving an nbgrader subprocess."""
+
+    def __init__(self, workers: int) -> None:
+        self.capacity = workers
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ganlab-autograde")
+
+    def submit(self, task: GradingTask) -> Future:
+        return self.pool.submit(grade_submission, task)
+
+    def wait_any(self, pending: Set[Any]) -> Set[Any]:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        return done
+
+    @staticmethod
+    def result(future: Future) -> GradingOutcome:
+        return future.result()
+
+    def close(self, interrupted: bool) -> None:
+        if interrupted:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            _stop_running_workers()
+        self.pool.shutdown(wait=True)
+
+
+class _DaskBackend:
+    """Each student a task on a Dask distributed cluster; results come back to this writer."""
+
+    def __init__(self, address: Any, workers: Optional[int]) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise GradingSetupError("--scheduler needs Dask distributed: pip install distributed") from None
+        try:
+            self.client = address if hasattr(address, "submit") else Client(address, timeout="30s")
+        except OSError as error:
+            raise GradingSetupError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+        self.owned = not hasattr(address, "submit")
+        threads = sum(self.client.nthreads().values()) or 1
+        self.capacity = workers or threads
+
+    def submit(self, task: GradingTask):
+        return self.client.submit(grade_submission, task, pure=False,
+                                  key=f"ganlab-autograde-{task.student}-{uuid.uuid4().hex}")
+
+    def wait_any(self, pending: Set[Any]) -> Set[Any]:
+        from distributed import wait as dask_wait
+
+        done, _ = dask_wait(list(pending), return_when="FIRST_COMPLETED")
+        return set(done)
+
+    @staticmethod
+    def result(future) -> GradingOutcome:
+        return future.result()
+
+    def close(self, interrupted: bool) -> None:
+        if self.owned:
+            self.client.close()
+
+
+# ---------------------------------------------------------------------------- the run
+def _gradebook_snapshot(database: Path, scratch: Path, course_id: str) -> bytes:
+    """The gradebook with every student removed: the assignment's structure only."""
+    from nbgrader.api import Gradebook
+
+    copy = scratch / "gradebook.db"
+    with contextlib.closing(sqlite3.connect(database)) as source, \
+            contextlib.closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    with Gradebook(f"sqlite:///{copy}", course_id=course_id) as gradebook:
+        for student in list(gradebook.students):
+            gradebook.remove_student(student.id)
+    with contextlib.closing(sqlite3.connect(copy)) as connection:
+        connection.execute("VACUUM")
+    return copy.read_bytes()
+
+
+def _assignment_facts(database: Path, assignment: str) -> Tuple[str, List[str], Set[str]]:
+    """(course id, notebook names, students with a recorded submission) of ``assignment``."""
+    from nbgrader.api import Gradebook
+
+    # The course id comes from the gradebook itself: Gradebook(url) alone would add a
+    # "default_course" row to the instructor's database.
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+            row = connection.execute("SELECT course_id FROM assignment WHERE name = ?", (assignment,)).fetchone()
+    except sqlite3.Error as error:
+        raise GradingSetupError(f"cannot read the gradebook {database}: {error}") from None
+    if row is None:
+        raise GradingSetupError(
+            f"{assignment} is not in the gradebook {database}: run `nbgrader generate_assignment "
+            f"{assignment}` first")
+    with Gradebook(f"sqlite:///{database}", course_id=row[0]) as gradebook:
+        record = gradebook.find_assignment(assignment)
+        names = [notebook.name for notebook in record.notebooks]
+        recorded = {submission.student.id for submission in record.submissions}
+        return row[0], names, recorded
+
+
+def _submitted_students(root: Path, assignment: str) -> List[str]:
+    submitted = root / "submitted"
+    if not submitted.is_dir():
+        return []
+    return sorted(path.name for path in submitted.iterdir()
+                  if (path / assignment).is_dir() and not path.name.startswith("."))
+
+
+def _skip(entry: Optional[Dict[str, Any]], fingerprint: str, recorded: bool, autograded: Path,
+          retry_errors: bool) -> bool:
+    if not entry or entry.get("fingerprint") != fingerprint or not recorded:
+        return False
+    if entry.get("status") == STATUS_ERROR:
+        return not retry_errors
+    return autograded.is_dir()
+
+
+def autograde_course(course: PathLike, assignment: str, *, students: Optional[Sequence[str]] = None,
+                     workers: int = 1, scheduler: Any = None, force: bool = False,
+                     retry_errors: bool = False, environment: Optional[Mapping[str, str]] = None,
+                     log: Callable[[str], None] = print,
+                     on_recorded: Optional[Callable[[AutogradeRow], None]] = None) -> AutogradeReport:
+    """Autograde the submissions of ``assignment`` in the nbgrader course at ``course``.
+
+    ``workers`` submissions are graded at once on this machine, or on the Dask cluster
+    at ``scheduler`` (an address, or a ``distributed.Client``). Students whose same
+    submission is already recorded are skipped unless ``force``; recorded errors are
+    retried with ``retry_errors``. ``environment`` is added to the workers' environment.
+    ``on_recorded`` is called after each student is recorded (tests use it to stop a run).
+
+    Raises :class:`GradingSetupError` when the course cannot be graded at all, and
+    :class:`AutogradeInterrupted` (a KeyboardInterrupt carrying the report) on Ctrl-C.
+    """
+    started = time.perf_counter()
+    root = Path(course).resolve()
+    database = root / "gradebook.db"
+    if not (root / "nbgrader_config.py").is_file() or not database.is_file():
+        raise GradingSetupError(
+            f"{root} is not an nbgrader course with a gradebook (nbgrader_config.py and gradebook.db); "
+            "run it in the course folder or pass --course-dir, after `nbgrader generate_assignment`")
+    if workers < 1:
+        raise GradingSetupError("--workers must be at least 1")
+    course_id, notebook_names, recorded = _assignment_facts(database, assignment)
+    submitted = _submitted_students(root, assignment)
+    if students:
+        unknown = sorted(set(students) - set(submitted))
+        if unknown:
+            raise GradingSetupError(f"no submission of {assignment} from {unknown} in {root / 'submitted'}")
+        submitted = [name for name in submitted if name in set(students)]
+
+    _remove_stale_staging(root / "autograded")
+    ledger_file = ledger_path(root, assignment)
+    ledger = _read_ledger(ledger_file)
+    report = AutogradeReport(assignment, root, workers=workers,
+                             scheduler=None if scheduler is None else str(scheduler))
+    todo: List[Tuple[str, str]] = []
+    for student in submitted:
+        fingerprint = submission_fingerprint(root / "submitted" / student / assignment)
+        entry = ledger.get(student)
+        if not force and _skip(entry, fingerprint, student in recorded,
+                               root / "autograded" / student / assignment, retry_errors):
+            report.rows.append(AutogradeRow(student, entry["status"], entry.get("reason", ""),
+                                            entry.get("points"), entry.get("max_points"),
+                                            entry.get("seconds"), list(entry.get("problems", [])),
+                                            skipped=True))
+        else:
+            todo.append((student, fingerprint))
+    if not todo:
+        report.seconds = round(time.perf_counter() - started, 2)
+        return report
+
+    with tempfile.TemporaryDirectory(prefix="ganlab-autograde-") as scratch:
+        snapshot = _gradebook_snapshot(database, Path(scratch), course_id)
+    source_files = {relative: data for relative, data in _read_tree(root / "source" / assignment).items()}
+    config_text = (root / "nbgrader_config.py").read_text()
+    overrides = dict(environment or {})
+
+    def task_of(student: str, fingerprint: str) -> GradingTask:
+        return GradingTask(assignment, student, fingerprint, notebook_names, snapshot, source_files,
+                           _read_tree(root / "submitted" / student / assignment), os.fspath(root),
+                           config_text, overrides)
+
+    backend: Union[_LocalBackend, _DaskBackend]
+    backend = _DaskBackend(scheduler, workers if workers > 1 else None) if scheduler is not None \
+        else _LocalBackend(min(workers, len(todo)))
+    log(f"grading {len(todo)} submission(s) of {assignment} "
+        + (f"on the Dask cluster at {scheduler}" if scheduler is not None else f"with {backend.capacity} worker(s)")
+        + (f"; {len(report.rows)} already graded" if report.rows else ""))
+    queue = list(todo)
+    running: Dict[Any, str] = {}
+    interrupted = False
+    try:
+        while queue or running:
+            while queue and len(running) < backend.capacity:
+                student, fingerprint = queue.pop(0)
+                running[backend.submit(task_of(student, fingerprint))] = student
+            for future in backend.wait_any(set(running)):
+                student = running.pop(future)
+                fingerprint = dict(todo)[student]
+                try:
+                    outcome = backend.result(future)
+                except Exception as error:  # a worker process died (Dask: KilledWorker), ...
+                    outcome = GradingOutcome(student, fingerprint,
+                                             reason=f"the grading worker crashed: {type(error).__name__}: "
+                                                    f"{error}"[:_REASON_LENGTH])
+                with _deferred_interrupt():
+                    row = _record_outcome(root, database, course_id, assignment, outcome,
+                                          notebook_names, ledger, ledger_file)
+                report.rows.append(row)
+                log(f"{row.student}: {row.status}"
+                    + (f" {row.points:g}/{row.max_points:g}" if row.points is not None else "")
+                    + f" in {row.seconds:.1f} s" + (f" ({row.note()})" if row.note() else ""))
+                if on_recorded:
+                    on_recorded(row)
+    except KeyboardInterrupt:
+        interrupted = True
+        report.interrupted = True
+        report.pending = sorted(set(running.values()) | {student for student, _ in queue})
+        log("stopping: the students recorded so far are kept; run the command again to grade the rest")
+    finally:
+        backend.close(interrupted)
+    report.seconds = round(time.perf_counter() - started, 2)
+    if interrupted:
+        raise AutogradeInterrupted(report)
+    return report
+
+
+def _record_outcome(root: Path, database: Path, course_id: str, assignment: str,
+                    outcome: GradingOutcome, notebook_names: Sequence[str],
+                    ledger: Dict[str, Dict[str, Any]], ledger_file: Path) -> AutogradeRow:
+    """The writer's step for one student: files, then gradebook (one transaction), then ledger."""
+    _replace_folder(root / "autograded" / outcome.student / assignment, outcome.files)
+    points, max_points = _record(database, course_id, assignment, outcome, notebook_names)
+    row = AutogradeRow(outcome.student, _status(outcome), outcome.reason, round(points, 4),
+                       round(max_points, 4), outcome.seconds, list(outcome.problems))
+    entry = asdict(row)
+    del entry["student"], entry["skipped"]
+    entry.update(fingerprint=outcome.fingerprint, isolated=outcome.isolated,
+                 recorded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    ledger[outcome.student] = entry
+    _write_ledger(ledger_file, ledger)
+    return row
