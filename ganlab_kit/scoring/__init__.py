@@ -1,4 +1,5 @@
-"""Scores for generated MNIST digits, computed with a small CNN shipped with the kit.
+"""Scores for generated MNIST digits (and Fashion-MNIST clothes), computed with small CNNs
+shipped with the kit.
 
 Quick use::
 
@@ -16,10 +17,11 @@ The public API (kept stable for the autograder and the widgets):
 Importing this package loads PyTorch only; the Keras copy of the classifier lives in
 :mod:`ganlab_kit.scoring.keras_classifier` and imports Keras when called.
 """
-from .classifier import (CLASSIFIER_KERAS, CLASSIFIER_RECORD, CLASSIFIER_WEIGHTS,
-                         MNISTClassifier, as_image_batch, classifier_record, classify,
-                         load_classifier)
-from .metrics import (CONFIDENCE_THRESHOLD, COVERAGE_SHARE, QUALITY_BAR, QualityBar,
+from .classifier import (CLASSIFIER_FILES, CLASSIFIER_KERAS, CLASSIFIER_RECORD,
+                         CLASSIFIER_WEIGHTS, MNISTClassifier, as_image_batch, classifier_dataset,
+                         classifier_record, classify, load_classifier)
+from .metrics import (CONFIDENCE_THRESHOLD, COVERAGE_SHARE, FASHION_QUALITY_BAR, QUALITY_BAR,
+                      QUALITY_BARS, QualityBar, quality_bar,
                       ReferenceStatistics, SampleScores, class_histogram, feature_statistics,
                       frechet_distance, generate_images, hand_label_agreement, inception_score,
                       reference_statistics, score_generator, score_images)
@@ -30,5 +32,6 @@ __all__ = [
     "CONFIDENCE_THRESHOLD", "COVERAGE_SHARE", "MNISTClassifier", "as_image_batch",
     "classifier_record", "generate_images", "inception_score", "frechet_distance",
     "feature_statistics", "reference_statistics", "ReferenceStatistics",
-    "CLASSIFIER_WEIGHTS", "CLASSIFIER_KERAS", "CLASSIFIER_RECORD",
+    "CLASSIFIER_WEIGHTS", "CLASSIFIER_KERAS", "CLASSIFIER_RECORD", "CLASSIFIER_FILES",
+    "classifier_dataset", "FASHION_QUALITY_BAR", "QUALITY_BARS", "quality_bar",
 ]

@@ -1,11 +1,12 @@
-"""The kit's MNIST classifier: a small CNN that scores generated digits.
+"""The kit's classifiers: small CNNs that score generated digits and clothes.
 
 It takes images ``(N, 1, 28, 28)`` in ``[-1, 1]`` (the range of a tanh generator)
 and returns ten logits. Its 64-dimensional penultimate layer is the feature space
 of the kit's Frechet distance. The weights ship inside the package
 (``ganlab_kit/assets/mnist_classifier.pt``) together with a Keras copy
 (``mnist_classifier.h5``, see :mod:`ganlab_kit.scoring.keras_classifier`) and a
-small JSON record of how they were trained and how accurate they are.
+small JSON record of how they were trained and how accurate they are. The same
+network trained on Fashion-MNIST ships as ``fashion_classifier.pt`` (PyTorch only).
 """
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ __all__ = [
     "CLASSIFIER_WEIGHTS",
     "CLASSIFIER_KERAS",
     "CLASSIFIER_RECORD",
+    "FASHION_CLASSIFIER_WEIGHTS",
+    "FASHION_CLASSIFIER_RECORD",
+    "CLASSIFIER_FILES",
+    "classifier_dataset",
     "load_classifier",
     "classifier_record",
     "classify",
@@ -38,6 +43,18 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CLASSIFIER_WEIGHTS = ASSETS / "mnist_classifier.pt"    # PyTorch state_dict
 CLASSIFIER_KERAS = ASSETS / "mnist_classifier.h5"      # Keras 3, legacy HDF5 format
 CLASSIFIER_RECORD = ASSETS / "mnist_classifier.json"   # training data, held-out accuracy
+
+#: The shipped Fashion-MNIST classifier: the same network, trained on Debian's
+#: dataset-fashion-mnist (60,000 training images; accuracy measured on the 10,000 test ones).
+FASHION_CLASSIFIER_WEIGHTS = ASSETS / "fashion_classifier.pt"
+FASHION_CLASSIFIER_RECORD = ASSETS / "fashion_classifier.json"
+
+#: Which shipped classifier scores which data set: name -> (weights, record).
+#: "mnist" also stands for the offline digits ("mnist-offline").
+CLASSIFIER_FILES = {
+    "mnist": (CLASSIFIER_WEIGHTS, CLASSIFIER_RECORD),
+    "fashion-mnist": (FASHION_CLASSIFIER_WEIGHTS, FASHION_CLASSIFIER_RECORD),
+}
 
 FEATURE_DIM = 64   # width of the penultimate layer (the Frechet distance's features)
 BATCH_SIZE = 1000  # images per forward pass when classifying many
@@ -85,9 +102,28 @@ _LOCK = threading.Lock()
 _LOADED: Dict[str, MNISTClassifier] = {}
 
 
-def load_classifier(path: Optional[Union[str, os.PathLike]] = None) -> MNISTClassifier:
-    """The shipped classifier (or the one at ``path``): cached, eval mode, CPU, frozen."""
-    path = Path(path) if path is not None else CLASSIFIER_WEIGHTS
+def classifier_dataset(dataset: Optional[str] = None) -> str:
+    """The key of :data:`CLASSIFIER_FILES` that scores ``dataset``.
+
+    ``None``, ``"mnist"``, ``"mnist-offline"`` (and split names such as
+    ``"mnist-offline:test"``) -> ``"mnist"``; ``"fashion-mnist[:split]"`` -> ``"fashion-mnist"``.
+    Data sets without a shipped classifier (CIFAR-10) are an error.
+    """
+    if dataset is None:
+        return "mnist"
+    name = str(dataset).split(":", 1)[0].split("[", 1)[0]
+    name = {"mnist-offline": "mnist", "fashion": "fashion-mnist", "fashion_mnist": "fashion-mnist"}.get(name, name)
+    if name not in CLASSIFIER_FILES:
+        raise ValueError(f"the kit ships no classifier for {dataset!r}; it scores "
+                         f"{sorted(CLASSIFIER_FILES)} (and the offline digits)")
+    return name
+
+
+def load_classifier(path: Optional[Union[str, os.PathLike]] = None,
+                    dataset: Optional[str] = None) -> MNISTClassifier:
+    """The shipped classifier of ``dataset`` (default: digits), or the one at ``path``:
+    cached, eval mode, CPU, frozen."""
+    path = Path(path) if path is not None else CLASSIFIER_FILES[classifier_dataset(dataset)][0]
     key = str(path.resolve())
     with _LOCK:
         if key not in _LOADED:
@@ -106,9 +142,10 @@ def load_classifier(path: Optional[Union[str, os.PathLike]] = None) -> MNISTClas
         return _LOADED[key]
 
 
-def classifier_record(path: Optional[Union[str, os.PathLike]] = None) -> Dict[str, Any]:
+def classifier_record(path: Optional[Union[str, os.PathLike]] = None,
+                      dataset: Optional[str] = None) -> Dict[str, Any]:
     """The JSON record written next to the weights: data, accuracy, architecture."""
-    path = Path(path) if path is not None else CLASSIFIER_RECORD
+    path = Path(path) if path is not None else CLASSIFIER_FILES[classifier_dataset(dataset)][1]
     if not path.is_file():
         raise FileNotFoundError(f"no classifier record at {path}; run `ganlab classifier train`")
     return json.loads(path.read_text())

@@ -1,4 +1,8 @@
-"""Sample-quality scores for generated digits, all computed with the kit's classifier.
+"""Sample-quality scores for generated digits (or clothes), computed with the kit's classifiers.
+
+Digits are scored with the MNIST classifier, Fashion-MNIST samples with the Fashion
+classifier: pass ``dataset="fashion-mnist"`` (or the training :class:`ImageDataset`) to
+:func:`score_generator` / :func:`score_images`; the default is digits.
 
 * **confident rate**: share of samples whose top class probability is >= 0.9;
 * **class histogram / coverage / KL to uniform**: which digits the generator makes.
@@ -24,13 +28,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import ImageDataset, load_mnist
-from .classifier import ImageBatch, MNISTClassifier, as_image_batch, predict
+from ..data import FASHION_CLASSES, MNIST_CLASSES, ImageDataset, load_dataset, load_mnist
+from .classifier import (ImageBatch, MNISTClassifier, as_image_batch, classifier_dataset,
+                         load_classifier, predict)
 
 __all__ = [
     "SampleScores",
     "QualityBar",
     "QUALITY_BAR",
+    "FASHION_QUALITY_BAR",
+    "QUALITY_BARS",
+    "quality_bar",
     "CONFIDENCE_THRESHOLD",
     "COVERAGE_SHARE",
     "score_images",
@@ -51,6 +59,18 @@ NUM_CLASSES = 10
 _EPSILON = 1e-12
 
 Reference = Union[str, ImageDataset, ImageBatch, None]
+#: What names a data set for scoring: "mnist", "mnist-offline", "fashion-mnist", an
+#: ImageDataset (its name is used), or None (digits).
+DatasetName = Union[str, ImageDataset, None]
+
+#: Class names per classifier, for printing.
+CLASS_NAMES = {"mnist": MNIST_CLASSES, "fashion-mnist": FASHION_CLASSES}
+
+
+def _dataset_key(dataset: DatasetName) -> str:
+    if isinstance(dataset, ImageDataset):
+        dataset = dataset.name
+    return classifier_dataset(dataset)
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,20 @@ class QualityBar:
 
 
 QUALITY_BAR = QualityBar()
+
+#: "Good clothes": set below the worst of five seeds of the DCGAN lab's own Fashion-MNIST
+#: training (autograder/dcgan/quality_calibration.json) and next to what the real held-out
+#: images score (ganlab classifier info). Fashion-MNIST's classes overlap (shirt, T-shirt,
+#: pullover, coat), so even real images are classified with less confidence than digits.
+FASHION_QUALITY_BAR = QualityBar(inception_score=6.0, coverage=10, confident_rate=0.6)
+
+#: The bar of each classifier's data set.
+QUALITY_BARS = {"mnist": QUALITY_BAR, "fashion-mnist": FASHION_QUALITY_BAR}
+
+
+def quality_bar(dataset: DatasetName = None) -> QualityBar:
+    """The quality bar of ``dataset`` (default: digits)."""
+    return QUALITY_BARS[_dataset_key(dataset)]
 
 
 # --------------------------------------------------------------------------- raw metrics
@@ -131,16 +165,25 @@ _REFERENCE_LOCK = threading.Lock()
 
 
 def reference_statistics(reference: Reference = "heldout",
-                         classifier: Optional[MNISTClassifier] = None) -> ReferenceStatistics:
-    """Statistics of real digits: ``"heldout"`` (the offline test split, cached) or your images."""
+                         classifier: Optional[MNISTClassifier] = None,
+                         dataset: DatasetName = None) -> ReferenceStatistics:
+    """Statistics of real images: ``"heldout"`` (cached: the offline test digits, or for
+    ``dataset="fashion-mnist"`` the 10,000 Fashion-MNIST test images) or your images."""
+    key_name = _dataset_key(dataset)
+    if classifier is None:
+        classifier = load_classifier(dataset=key_name)
     if isinstance(reference, str):
-        if reference not in ("heldout", "mnist-offline:test"):
+        if reference not in ("heldout", "mnist-offline:test", "fashion-mnist:test"):
             raise ValueError(f"reference must be 'heldout', real images or None, got {reference!r}")
-        key = ("heldout", id(classifier))
+        key = (key_name, id(classifier))
         with _REFERENCE_LOCK:
             if key not in _REFERENCE_CACHE:
-                _REFERENCE_CACHE[key] = _statistics_of(load_mnist(split="test"), classifier,
-                                                       "mnist-offline held-out digits")
+                if key_name == "fashion-mnist":
+                    real, name = (load_dataset("fashion-mnist", split="test", allow_download=False),
+                                  "fashion-mnist test images")
+                else:
+                    real, name = load_mnist(split="test"), "mnist-offline held-out digits"
+                _REFERENCE_CACHE[key] = _statistics_of(real, classifier, name)
             return _REFERENCE_CACHE[key]
     if isinstance(reference, ImageDataset):
         return _statistics_of(reference, classifier, reference.name)
@@ -178,6 +221,12 @@ class SampleScores:
     reference_inception_score: Optional[float] = None  # IS of the real reference digits
     hand_labels: Optional[np.ndarray] = None           # (N,) a person's labels, if given
     hand_label_accuracy: Optional[float] = None        # share where classifier == hand label
+    dataset: str = "mnist"              # whose classifier scored them: "mnist" or "fashion-mnist"
+
+    @property
+    def bar(self) -> QualityBar:
+        """The quality bar of the scored data set."""
+        return QUALITY_BARS[self.dataset]
 
     @property
     def n(self) -> int:
@@ -198,9 +247,9 @@ class SampleScores:
     def mean_confidence(self) -> float:
         return float(np.mean(self.confidences))
 
-    def meets(self, bar: QualityBar = QUALITY_BAR) -> bool:
-        """True when the samples clear ``bar`` (IS, coverage and confident rate)."""
-        return not bar.failures(self)
+    def meets(self, bar: Optional[QualityBar] = None) -> bool:
+        """True when the samples clear ``bar`` (default: their data set's bar)."""
+        return not (bar or self.bar).failures(self)
 
     def to_dict(self, per_sample: bool = False) -> Dict[str, Any]:
         """JSON-ready summary; ``per_sample=True`` adds the labels and confidences."""
@@ -220,6 +269,7 @@ class SampleScores:
             "reference": self.reference,
             "hand_label_accuracy": self.hand_label_accuracy,
             "meets_bar": self.meets(),
+            "dataset": self.dataset,
         }
         if per_sample:
             result["labels"] = [int(v) for v in self.labels]
@@ -230,7 +280,9 @@ class SampleScores:
 
     def _rows(self) -> List[Tuple[str, str, str]]:
         reference_is = ("" if self.reference_inception_score is None
-                        else f"real held-out digits: {self.reference_inception_score:.2f}; ")
+                        else f"real held-out images: {self.reference_inception_score:.2f}; "
+                        if self.dataset != "mnist" else
+                        f"real held-out digits: {self.reference_inception_score:.2f}; ")
         rows = [
             ("inception score", f"{self.inception_score:.2f}",
              f"{reference_is}1 = one class or unsure, 10 = ten classes, all certain"),
@@ -251,15 +303,17 @@ class SampleScores:
         return rows
 
     def _verdict(self) -> str:
-        failures = QUALITY_BAR.failures(self)
-        return (f"meets the bar ({QUALITY_BAR})" if not failures
-                else f"below the bar ({QUALITY_BAR}): " + "; ".join(failures))
+        failures = self.bar.failures(self)
+        return (f"meets the bar ({self.bar})" if not failures
+                else f"below the bar ({self.bar}): " + "; ".join(failures))
 
     def __str__(self) -> str:
         lines = [f"SampleScores of {self.n} samples"]
         for name, value, note in self._rows():
             lines.append(f"  {name:<20}{value:>8}   ({note})")
-        shares = "  ".join(f"{d}:{share:4.0%}" for d, share in enumerate(self.class_fractions))
+        names = (CLASS_NAMES[self.dataset] if self.dataset != "mnist"
+                 else [str(d) for d in range(NUM_CLASSES)])
+        shares = "  ".join(f"{n}:{share:4.0%}" for n, share in zip(names, self.class_fractions))
         lines.append(f"  classes             {shares}")
         lines.append(f"  {self._verdict()}")
         return "\n".join(lines)
@@ -299,9 +353,10 @@ def _check_hand_labels(hand_labels: Sequence[int], n: int) -> np.ndarray:
 
 
 def class_histogram(images: ImageBatch, normalize: bool = True,
-                    classifier: Optional[MNISTClassifier] = None) -> np.ndarray:
-    """``(10,)`` share of images the classifier assigns to each digit (counts if not ``normalize``)."""
-    probabilities, _ = predict(images, classifier)
+                    classifier: Optional[MNISTClassifier] = None,
+                    dataset: DatasetName = None) -> np.ndarray:
+    """``(10,)`` share of images the classifier assigns to each class (counts if not ``normalize``)."""
+    probabilities, _ = predict(images, classifier or load_classifier(dataset=_dataset_key(dataset)))
     counts = np.bincount(probabilities.argmax(1).numpy(), minlength=NUM_CLASSES)
     return counts / counts.sum() if normalize else counts.astype(np.int64)
 
@@ -319,13 +374,18 @@ def hand_label_agreement(images: ImageBatch, hand_labels: Sequence[int],
 
 def score_images(images: ImageBatch, reference: Reference = "heldout",
                  hand_labels: Optional[Sequence[int]] = None,
-                 classifier: Optional[MNISTClassifier] = None) -> SampleScores:
+                 classifier: Optional[MNISTClassifier] = None,
+                 dataset: DatasetName = None) -> SampleScores:
     """Score generated images ``(N, 1, 28, 28)``, ``(N, 28, 28, 1)`` or ``(N, 784)`` in [-1, 1].
 
     ``reference``: ``"heldout"`` (the offline test digits; statistics cached), your own
     real images, or ``None`` to skip the Frechet distance. ``hand_labels``: a person's
-    labels for the images, to fill ``hand_label_accuracy``.
+    labels for the images, to fill ``hand_label_accuracy``. ``dataset``: which shipped
+    classifier scores them, ``"mnist"`` (default) or ``"fashion-mnist"`` (an ImageDataset
+    works too); ``classifier`` overrides it.
     """
+    dataset_key = _dataset_key(dataset)
+    classifier = classifier or load_classifier(dataset=dataset_key)
     probabilities, features = predict(images, classifier, with_features=True)
     p = probabilities.numpy().astype(np.float64)
     confidences = p.max(axis=1).astype(np.float32)
@@ -337,7 +397,7 @@ def score_images(images: ImageBatch, reference: Reference = "heldout",
 
     distance = reference_name = reference_is = None
     if reference is not None:
-        stats = reference_statistics(reference, classifier)
+        stats = reference_statistics(reference, classifier, dataset_key)
         reference_name, reference_is = stats.name, stats.inception_score
         if len(p) >= 2:
             mean, covariance = feature_statistics(features.numpy())
@@ -361,6 +421,7 @@ def score_images(images: ImageBatch, reference: Reference = "heldout",
         reference_inception_score=reference_is,
         hand_labels=checked_hand_labels,
         hand_label_accuracy=accuracy,
+        dataset=dataset_key,
     )
 
 
@@ -415,7 +476,12 @@ def generate_images(generator: Any, n: int = 1000, seed: int = 0,
 
 def score_generator(generator: Any, n: int = 1000, seed: int = 0,
                     latent_dim: Optional[int] = None, reference: Reference = "heldout",
-                    classifier: Optional[MNISTClassifier] = None) -> SampleScores:
-    """Score ``n`` samples of ``generator`` from noise seeded with ``seed`` (deterministic)."""
+                    classifier: Optional[MNISTClassifier] = None,
+                    dataset: DatasetName = None) -> SampleScores:
+    """Score ``n`` samples of ``generator`` from noise seeded with ``seed`` (deterministic).
+
+    ``dataset`` picks the classifier that fits what the generator was trained on:
+    digits by default, ``"fashion-mnist"`` (or the Fashion :class:`ImageDataset`) for clothes.
+    """
     return score_images(generate_images(generator, n, seed, latent_dim), reference,
-                        classifier=classifier)
+                        classifier=classifier, dataset=dataset)
