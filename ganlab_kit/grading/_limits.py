@@ -9,10 +9,11 @@ the kit (it runs as ``python -I -S _limits.py``: no site, no environment variabl
         --max-file-mb 256 [--setuid UID --setgid GID] [--relative-processes] \\
         [--chdir DIR] [--clearenv] [--setenv NAME=VALUE ...] -- COMMAND [ARG ...]
 
-``--memory-mb`` sets RLIMIT_DATA (heap and private writable mappings: what numpy, torch
-and TensorFlow allocate) and RLIMIT_AS to a multiple of it (so shared anonymous mappings,
-which RLIMIT_DATA does not count, are bounded too; TensorFlow alone reserves about 1.2 GB of
-address space it never touches). 0 means unlimited, for every option.
+``--memory-mb`` sets RLIMIT_DATA (heap, thread stacks and private writable mappings: what
+numpy, torch and TensorFlow allocate) and RLIMIT_AS to that plus ADDRESS_SLACK_MB, so that
+shared anonymous mappings, which RLIMIT_DATA does not count, are bounded too, while the
+address space libraries reserve without using still fits (a TensorFlow + Keras kernel
+reserves about 1.6 GB more than its data). 0 means unlimited, for every option.
 """
 import argparse
 import os
@@ -20,9 +21,8 @@ import resource
 import sys
 
 MB = 1024 * 1024
-#: RLIMIT_AS is this many times the memory limit, plus ADDRESS_SLACK_MB: libraries reserve
-#: far more address space than they use (thread stacks, allocator arenas, TensorFlow).
-ADDRESS_FACTOR = 3
+#: RLIMIT_AS is the memory limit plus this: code, and address space libraries reserve but
+#: never touch (allocator arenas, TensorFlow).
 ADDRESS_SLACK_MB = 4096
 
 
@@ -53,7 +53,7 @@ def set_limit(which: int, value: int) -> None:
 def apply_limits(options: argparse.Namespace) -> None:
     if options.memory_mb:
         set_limit(resource.RLIMIT_DATA, options.memory_mb * MB)
-        set_limit(resource.RLIMIT_AS, (options.memory_mb * ADDRESS_FACTOR + ADDRESS_SLACK_MB) * MB)
+        set_limit(resource.RLIMIT_AS, (options.memory_mb + ADDRESS_SLACK_MB) * MB)
     if options.cpu_seconds:
         set_limit(resource.RLIMIT_CPU, options.cpu_seconds)
     if options.max_file_mb:

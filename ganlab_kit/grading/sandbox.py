@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from jupyter_client.manager import AsyncKernelManager, KernelManager
-from traitlets import Bool, Enum, Int, List as ListTrait, Unicode, default
+from jupyter_core.utils import run_sync
+from traitlets import Bool, Enum, HasTraits, Int, List as ListTrait, Unicode, default
 from traitlets.config import Configurable
 
 __all__ = [
@@ -81,12 +82,12 @@ class Sandbox(Configurable):
         "without isolation and warn; 'require': refuse to grade without isolation; 'off': "
         "never isolate (results are marked 'not isolated')."))
     memory_mb = Int(4096, config=True, help=(
-        "Memory of each sandboxed process in MB (RLIMIT_DATA: heap and private mappings; "
-        "address space is capped at 3x this plus 4 GB). 0 = unlimited."))
+        "Memory of each sandboxed process in MB (RLIMIT_DATA: heap, stacks and private "
+        "mappings; its address space is capped at this plus 4 GB). 0 = unlimited."))
     cpu_seconds = Int(1800, config=True, help=(
         "CPU seconds the kernel may use over the whole submission (RLIMIT_CPU); it is "
         "killed past them. 0 = unlimited."))
-    max_processes = Int(256, config=True, help=(
+    max_processes = Int(512, config=True, help=(
         "Processes and threads the sandbox may run at once (RLIMIT_NPROC, counted for the "
         "sandbox's own user): stops a fork bomb. Leave room for library threads. 0 = unlimited."))
     max_file_mb = Int(512, config=True, help=(
@@ -370,7 +371,9 @@ def sandbox_command(argv: Sequence[str], workdir: str, *, sandbox: Optional[Sand
     command += [item for folder in _ancestors(command) for item in ("--chmod", "0755", folder)]
     # Nothing else may be created: the root and /dev become read-only (their tmpfs would
     # otherwise be an unbounded place to fill memory).
-    command += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", workdir, "--clearenv"]
+    # (No --chdir: bubblewrap itself has no right to enter a folder of the sandbox's user;
+    # the launcher changes to ``workdir`` once it is that user.)
+    command += ["--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
     for name, value in env.items():
         command += ["--setenv", name, value]
     if _running_as_root():
@@ -482,7 +485,11 @@ def run_sandboxed(argv: Sequence[str], workdir: str, *, timeout: Optional[float]
                 out, err = process.communicate(run_options.get("input"), timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(process.pid)
-                out, err = process.communicate()
+                try:  # unsandboxed, a process that left the group may hold the pipes open
+                    out, err = process.communicate(timeout=5)
+                except subprocess.TimeoutExpired:
+                    out = err = None
+                    process.wait()
                 raise subprocess.TimeoutExpired(command, timeout, out, err) from None
             return subprocess.CompletedProcess(command, process.returncode, out, err)
 
@@ -508,7 +515,7 @@ def _kill_group(pid: int) -> None:
 
 # --------------------------------------------------------------------------- kernels
 
-class _SandboxedKernelMixin:
+class _SandboxedKernelMixin(HasTraits):
     """What :class:`SandboxedKernelManager` adds to a jupyter_client kernel manager."""
 
     grader_socket_dir = Unicode("", config=True, help=(
@@ -624,8 +631,8 @@ class _SandboxedKernelMixin:
         if process is not None:
             _kill_group(process.pid)  # bubblewrap's group: the whole sandbox goes
 
-    def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
-        super().cleanup_resources(restart=restart)  # type: ignore[misc]
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
+        await super()._async_cleanup_resources(restart=restart)  # type: ignore[misc]
         if not restart:
             self._release_sandbox()
 
@@ -655,6 +662,10 @@ class SandboxedKernelManager(_SandboxedKernelMixin, KernelManager):
     ``c.Execute.kernel_manager_class`` / ``c.ExecutePreprocessor.kernel_manager_class``.
     ``isolated`` tells whether the running kernel is sandboxed."""
 
+    cleanup_resources = run_sync(_SandboxedKernelMixin._async_cleanup_resources)
+
 
 class AsyncSandboxedKernelManager(_SandboxedKernelMixin, AsyncKernelManager):
     """The asyncio flavour of :class:`SandboxedKernelManager` (nbclient's default class)."""
+
+    cleanup_resources = _SandboxedKernelMixin._async_cleanup_resources
