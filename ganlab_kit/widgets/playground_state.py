@@ -10,7 +10,8 @@ Pause / Resume / Stop and recorded curves); nothing here loops over batches itse
 The experiment log replaces screenshots: every snapshot writes a PNG of the whole view
 and appends one JSON line to the log file next to the notebook (models, optimizers,
 learning rates, data set, examples trained, metrics, sample scores, the PNG's name and
-its SHA-256). Each PNG carries its record's run, index and examples in a text chunk, so
+its SHA-256). Each PNG carries its record's run, index, examples and a fingerprint of its
+configuration in a text chunk, so
 a grader can tell that a log and its pictures belong together.
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ from .state import DashboardState
 __all__ = [
     "OPTIMIZERS", "DATASET_CHOICES", "DIGIT_DATASETS", "AUTO_SNAPSHOTS", "LOG_NAME",
     "PNG_KEY", "TrainingSettings", "PlaygroundSession", "make_optimizer",
-    "read_log", "read_png_record", "png_sha256", "log_table_html", "gallery_html", "runs_of",
+    "read_log", "read_png_record", "png_sha256", "configuration_fingerprint",
+    "CONFIGURATION_FIELDS", "log_table_html", "gallery_html", "runs_of",
     "draw_playground",
 ]
 
@@ -135,8 +137,19 @@ def _playground_trainer_class():
 
 # --------------------------------------------------------------------------- the log
 
+#: The fields of a record that make up its configuration (what an experiment varies).
+CONFIGURATION_FIELDS = ("data", "batch_size", "generator", "discriminator", "g_optimizer", "g_lr",
+                        "d_optimizer", "d_lr")
+
+
 def png_sha256(path: Union[str, os.PathLike]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def configuration_fingerprint(record: Dict[str, Any]) -> str:
+    """A short hash of a record's configuration (the models, data and training settings)."""
+    text = json.dumps({name: record.get(name) for name in CONFIGURATION_FIELDS}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def read_log(path: Union[str, os.PathLike] = LOG_NAME) -> List[Dict[str, Any]]:
@@ -367,16 +380,25 @@ class PlaygroundSession:
         return self._datasets[name]
 
     def set_data(self, name: str) -> None:
-        """Switch data sets; the models follow the new image shape if it changed."""
+        """Switch data sets. When the image shape changes, a preset model is rebuilt for it;
+        an edited model keeps its layers (and is flagged where they no longer fit)."""
         if name not in dict((v, k) for k, v in DATASET_CHOICES):
             raise ValueError(f"unknown data set {name!r}; choose one of "
                              f"{[v for _, v in DATASET_CHOICES]}")
         old_shape = self.image_shape
+        presets = {role: next((model for model in PRESETS if getattr(self, role).to_dict()
+                               == preset(model, role, old_shape, getattr(self, role).latent_dim).to_dict()),
+                              None) for role in ("generator", "discriminator")}
         self.settings.data = name
         self.data_error = None
         if self.image_shape != old_shape:
-            for spec in (self.generator, self.discriminator):
-                spec.image_shape = self.image_shape
+            # a preset follows the data's shape; an edited model keeps its layers
+            for role, model in presets.items():
+                spec = getattr(self, role)
+                if model is None:
+                    spec.image_shape = self.image_shape
+                else:
+                    setattr(self, role, preset(model, role, self.image_shape, spec.latent_dim))
         self.model_changed()
 
     # ------------------------------------------------------------------ models
@@ -665,7 +687,8 @@ class PlaygroundSession:
             record = self.record(reason, index, name)
             info = PngInfo()
             info.add_text(PNG_KEY, json.dumps({"index": index, "run": self.run,
-                                               "examples": record["examples"]}))
+                                               "examples": record["examples"],
+                                               "configuration": configuration_fingerprint(record)}))
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.directory / name
             draw_playground(self).save(path, format="PNG", pnginfo=info, optimize=True)

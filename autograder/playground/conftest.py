@@ -1,0 +1,152 @@
+"""Shared fixtures of the GAN Playground lab's hidden checks.
+
+The experiment parts read the submitted log (``playground_log.jsonl``) and its snapshot
+PNGs next to the notebook, with safe readers only (JSON, Pillow). A record counts for
+the experiment checks only when its snapshot is there, unchanged (its SHA-256 matches)
+and carries the record's own run, index, examples and configuration fingerprint; the ``log`` part reports the
+records that do not.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ganlab_kit.torch_gan.layer_spec import preset
+from ganlab_kit.widgets.playground_state import configuration_fingerprint
+
+LOG_NAME = "playground_log.jsonl"
+PNG_KEY = "ganlab-playground"
+DIGIT_DATA = ("mnist-offline", "mnist")
+MNIST_SHAPE = (28, 28, 1)
+#: Examples each configuration of problems 4 and 5 must be trained for.
+MIN_EXAMPLES = 10_000
+#: Examples of the first convolutional run (problems 1 and 3) and its automatic snapshots.
+FIRST_RUN_EXAMPLES = 25_000
+AUTO_SNAPSHOTS = (10_000, 25_000)
+REQUIRED_FIELDS = ("index", "run", "examples", "data", "batch_size", "generator", "discriminator",
+                   "g_optimizer", "g_lr", "d_optimizer", "d_lr", "snapshot", "png_sha256")
+
+
+def read_records(path):
+    """(records, problems): the log's JSON objects in order, and what is wrong with its lines."""
+    records, problems = [], []
+    if not path.is_file():
+        return records, [f"there is no {LOG_NAME} next to the notebook"]
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            problems.append(f"line {number} of {LOG_NAME} is not JSON")
+            continue
+        if not isinstance(record, dict):
+            problems.append(f"line {number} of {LOG_NAME} is not a record")
+            continue
+        missing = [name for name in REQUIRED_FIELDS if name not in record]
+        if missing:
+            problems.append(f"line {number} of {LOG_NAME} lacks {', '.join(missing)}")
+            continue
+        records.append(record)
+    return records, problems
+
+
+def png_summary(path):
+    """The run / index / examples a snapshot PNG carries (None if it carries none)."""
+    try:
+        with Image.open(path) as image:
+            if image.format != "PNG":
+                return None
+            image.load()
+            text = dict(getattr(image, "text", {}) or {})
+    except (OSError, ValueError):
+        return None
+    try:
+        summary = json.loads(text.get(PNG_KEY, ""))
+    except ValueError:
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def snapshot_problem(record, directory):
+    """Why the record's snapshot does not back it up, or None when it does."""
+    name = str(record["snapshot"])
+    path = directory / name
+    if Path(name).name != name or not path.is_file():
+        return f"snapshot {name} (log entry {record['index']}) is missing"
+    if hashlib.sha256(path.read_bytes()).hexdigest() != record["png_sha256"]:
+        return f"{name} is not the picture saved with log entry {record['index']}"
+    summary = png_summary(path)
+    if summary is None:
+        return f"{name} is not a Playground snapshot"
+    mine = {key: record[key] for key in ("index", "run", "examples")}
+    if {key: summary.get(key) for key in mine} != mine:
+        return (f"log entry {record['index']} says run {record['run']} at {record['examples']:,} "
+                f"examples, its picture {name} says run {summary.get('run')} at "
+                f"{summary.get('examples')} examples")
+    if summary.get("configuration") != configuration_fingerprint(record):
+        return (f"log entry {record['index']} names other models or settings than the ones its "
+                f"picture {name} was taken with")
+    return None
+
+
+def configuration(record):
+    """What makes two runs the same experiment, as a hashable key."""
+    return json.dumps({key: record[key] for key in ("data", "batch_size", "generator", "discriminator",
+                                                    "g_optimizer", "g_lr", "d_optimizer", "d_lr")},
+                      sort_keys=True)
+
+
+def models_and_training(record):
+    """A configuration without the learning rates."""
+    return json.dumps({key: record[key] for key in ("data", "batch_size", "generator", "discriminator",
+                                                    "g_optimizer", "d_optimizer")}, sort_keys=True)
+
+
+def is_preset(record, name):
+    """Are the record's two models the named preset, layer for layer, on MNIST?"""
+    return (record["data"] in DIGIT_DATA
+            and record["generator"].get("layers") == preset(name, "generator", MNIST_SHAPE).to_dict()["layers"]
+            and record["discriminator"].get("layers") == preset(name, "discriminator", MNIST_SHAPE).to_dict()["layers"])
+
+
+class Log:
+    """The submitted log: all records, the ones their snapshots back up, and per-run summaries.
+
+    The checks reach the lab's rules through it (``log.MIN_EXAMPLES``, ``log.is_preset``...),
+    so the check modules import nothing from this file."""
+
+    MIN_EXAMPLES = MIN_EXAMPLES
+    FIRST_RUN_EXAMPLES = FIRST_RUN_EXAMPLES
+    AUTO_SNAPSHOTS = AUTO_SNAPSHOTS
+    configuration = staticmethod(configuration)
+    models_and_training = staticmethod(models_and_training)
+    is_preset = staticmethod(is_preset)
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.records, self.line_problems = read_records(self.directory / LOG_NAME)
+        self.problems = {record["index"]: snapshot_problem(record, self.directory) for record in self.records}
+        self.backed = [record for record in self.records if self.problems[record["index"]] is None]
+
+    def runs(self):
+        """run -> its backed-up records, by examples."""
+        runs = {}
+        for record in self.backed:
+            runs.setdefault(record["run"], []).append(record)
+        return {run: sorted(records, key=lambda r: r["examples"]) for run, records in runs.items()}
+
+    def last_records(self):
+        """The backed-up record with the most examples of every run."""
+        return [records[-1] for records in self.runs().values()]
+
+    def trained(self, minimum=MIN_EXAMPLES):
+        return [record for record in self.last_records() if record["examples"] >= minimum]
+
+
+@pytest.fixture
+def log(nb):
+    """The submitted experiment log (files next to the notebook)."""
+    return Log(nb.path(LOG_NAME).parent)
