@@ -34,7 +34,29 @@ c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--Interacti
 
 # Feedback shows each check's result (the cell's output) but not the hidden-test line that
 # produced it: the hidden region is removed from the cells of the feedback pages too.
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds, GetGrades,
+    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+
+from ganlab_kit.grading.execute import GradeExecute, RestoreDeletedCells  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# Autograde: nbgrader's own pipeline with two changes. Read-only cells a student deleted are
+# restored from the source (RestoreDeletedCells), and GradeExecute runs the notebook in a
+# sandboxed kernel (see ganlab_kit/grading/sandbox.py; c.Sandbox.* below) while the hidden
+# checks run in a separate checker process that only exchanges plain data with the kernel.
+# A grade cell's score comes from that checker, never from what the student's code prints.
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                                      RestoreDeletedCells, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [GradeExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info", "ganlab_grading"}
+
+# Limits of each submission's sandboxed kernel (defaults shown; see the README).
+# c.Sandbox.mode = "auto"          # "require": refuse to grade without isolation; "off": no sandbox
+# c.Sandbox.memory_mb = 4096
+# c.Sandbox.cpu_seconds = 1800
+# c.Sandbox.max_processes = 512
+# c.Sandbox.wall_seconds = 3600
