@@ -517,8 +517,9 @@ def _one_transaction(gradebook) -> Iterator[None]:
 
 def _replace_folder(target: Path, files: Mapping[str, Tuple[int, bytes]]) -> None:
     """Put ``files`` at ``target`` (or remove ``target`` when there are none), swapping whole folders."""
+    if not files and not target.exists():
+        return
     tag = f"{_STAGING}{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f"{tag}.new"
     old = target.parent / f"{tag}.old"
     if files:

@@ -1,0 +1,487 @@
+"""`ganlab autograde`: parallel workers, one gradebook writer, resume, a status per student.
+
+The first tests use a tiny synthetic course whose submissions can never reach a kernel
+(corrupt or missing notebooks), so they run in a second: statuses, the ledger, resume,
+the writer's transaction. The rest grade the PyTorch GAN lab for real, once per course
+(session-scoped fixtures, one xdist group): honest, corrupt and crashing submissions
+with 2 workers, an interrupted serial run and its resume, a Dask LocalCluster run, and
+plain `nbgrader autograde` recording the same rows as the writer.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ganlab_kit.cli import main
+from ganlab_kit.grading import autograde as autograde_module
+from ganlab_kit.grading.autograde import (STATUS_ERROR, STATUS_NOT_ISOLATED, STATUS_OK, AutogradeInterrupted,
+                                          GradingOutcome, NotebookGrades, autograde_course, ledger_path)
+
+LAB = "lab"
+TIMESTAMP = "2026-01-01 12:00:00"
+
+
+# ---------------------------------------------------------------------------- synthetic course
+@pytest.fixture(scope="session")
+def synthetic_gradebook(tmp_path_factory):
+    """The gradebook of a synthetic course, made once (nbgrader creates a new one slowly, through
+    alembic): one assignment, one notebook with a 3-point code cell, a 2-point written answer and
+    one answer cell."""
+    from nbgrader.api import Gradebook
+
+    path = tmp_path_factory.mktemp("synthetic") / "gradebook.db"
+    bin_dir = os.path.dirname(sys.executable)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", bin_dir + os.pathsep + os.environ.get("PATH", ""))
+        with Gradebook(f"sqlite:///{path}", course_id="synthetic") as gradebook:
+            gradebook.add_assignment(LAB)
+            gradebook.add_notebook(LAB, LAB)
+            gradebook.add_grade_cell("part_checks", LAB, LAB, max_score=3, cell_type="code")
+            gradebook.add_grade_cell("essay", LAB, LAB, max_score=2, cell_type="markdown")
+            gradebook.add_solution_cell("part_answer", LAB, LAB)
+    return path
+
+
+def _synthetic_course(root: Path, gradebook: Path) -> Path:
+    """An nbgrader course with the synthetic assignment and no submissions."""
+    root.mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'synthetic'\n")
+    (root / "source" / LAB).mkdir(parents=True)
+    shutil.copyfile(gradebook, root / "gradebook.db")
+    return root
+
+
+def _hand_in(root: Path, student: str, text=None, assignment: str = LAB) -> Path:
+    folder = root / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    if text is not None:
+        (folder / f"{assignment}.ipynb").write_text(text)
+    (folder / "timestamp.txt").write_text(TIMESTAMP)
+    return folder
+
+
+def _gradebook_rows(root: Path, assignment: str, course_id: str):
+    """student -> (timestamp, {grade: (auto_score, manual_score, needs_manual_grade)}, {comment: auto_comment},
+    late penalties) of every recorded submission."""
+    from nbgrader.api import Gradebook
+
+    rows = {}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id=course_id) as gradebook:
+        for submission in gradebook.find_assignment(assignment).submissions:
+            grades, comments, penalties = {}, {}, []
+            for notebook in submission.notebooks:
+                grades.update({grade.name: (grade.auto_score, grade.manual_score, grade.needs_manual_grade)
+                               for grade in notebook.grades})
+                comments.update({comment.name: comment.auto_comment for comment in notebook.comments})
+                penalties.append(notebook.late_submission_penalty)
+            rows[submission.student.id] = (submission.timestamp, grades, comments, penalties)
+    return rows
+
+
+@pytest.fixture
+def broken_class(tmp_path, synthetic_gradebook):
+    root = _synthetic_course(tmp_path / "course", synthetic_gradebook)
+    _hand_in(root, "bad_json", '{"cells": [ not json')
+    _hand_in(root, "not_a_notebook", "[1, 2, 3]")
+    _hand_in(root, "no_notebook")
+    return root
+
+
+def test_unreadable_submissions_get_an_error_status_and_zero(broken_class):
+    """Does each corrupt or missing notebook get status error with its reason, zero points in the
+    gradebook (nbgrader's rule for a missing notebook), and no autograded folder?"""
+    report = autograde_course(broken_class, LAB, workers=2, log=lambda message: None)
+    assert report.statuses() == {"bad_json": STATUS_ERROR, "not_a_notebook": STATUS_ERROR,
+                                 "no_notebook": STATUS_ERROR}
+    assert "lab.ipynb is not valid JSON" in report.row("bad_json").reason
+    assert "not a Jupyter notebook" in report.row("not_a_notebook").reason
+    assert "no lab.ipynb in the submission" in report.row("no_notebook").reason
+    rows = _gradebook_rows(broken_class, LAB, "synthetic")
+    assert set(rows) == {"bad_json", "not_a_notebook", "no_notebook"}
+    for timestamp, grades, _, _ in rows.values():
+        assert str(timestamp) == TIMESTAMP
+        assert grades == {"part_checks": (0, None, False), "essay": (0, None, False)}
+    assert all((row.points, row.max_points) == (0, 3) for row in report.rows)
+    assert not (broken_class / "autograded").exists()
+    text = report.to_text()
+    assert all(name in text for name in rows) and "3 error(s)" in text
+
+
+def test_interrupted_run_resumes_without_regrading(broken_class):
+    """Stopped after the first student is recorded, does a rerun skip that student, grade the
+    others, and lose nothing; and does --force regrade everyone?"""
+    def stop_after_first(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(AutogradeInterrupted) as stopped:
+        autograde_course(broken_class, LAB, workers=1, log=lambda message: None, on_recorded=stop_after_first)
+    first = [row.student for row in stopped.value.report.rows]
+    assert len(first) == 1
+    assert set(stopped.value.report.pending) == {"bad_json", "not_a_notebook", "no_notebook"} - set(first)
+    assert set(_gradebook_rows(broken_class, LAB, "synthetic")) == set(first)
+    assert set(json.loads(ledger_path(broken_class, LAB).read_text())["students"]) == set(first)
+
+    resumed = autograde_course(broken_class, LAB, workers=2, log=lambda message: None)
+    assert {row.student for row in resumed.rows if row.skipped} == set(first)
+    assert len(resumed.seconds_per_student()) == 2
+    assert set(_gradebook_rows(broken_class, LAB, "synthetic")) == {"bad_json", "not_a_notebook", "no_notebook"}
+
+    again = autograde_course(broken_class, LAB, log=lambda message: None)
+    assert all(row.skipped for row in again.rows) and len(again.rows) == 3
+    forced = autograde_course(broken_class, LAB, force=True, log=lambda message: None)
+    assert not any(row.skipped for row in forced.rows) and len(forced.rows) == 3
+
+
+def test_a_changed_submission_is_graded_again(broken_class):
+    """Is a student whose submitted files changed since the recorded run graded again?"""
+    autograde_course(broken_class, LAB, log=lambda message: None)
+    _hand_in(broken_class, "bad_json", '{"cells": [ still not json, but different')
+    report = autograde_course(broken_class, LAB, log=lambda message: None)
+    assert {row.student: row.skipped for row in report.rows} == {
+        "bad_json": False, "not_a_notebook": True, "no_notebook": True}
+
+
+def test_errors_are_regraded_on_request(broken_class):
+    """Does --retry-errors regrade students whose recorded status is an error, and only those?"""
+    autograde_course(broken_class, LAB, students=["bad_json"], log=lambda message: None)
+    report = autograde_course(broken_class, LAB, students=["bad_json"], retry_errors=True,
+                              log=lambda message: None)
+    assert [row.skipped for row in report.rows] == [False]
+
+
+def _outcome(student, auto_score, notebook=LAB):
+    return GradingOutcome(student, "fingerprint", notebooks=[NotebookGrades(
+        notebook, {"part_checks": (auto_score, False), "essay": (None, True)}, {"part_answer": None})])
+
+
+def test_the_writer_records_a_student_in_one_transaction(tmp_path, synthetic_gradebook):
+    """When recording a student fails half-way, is nothing of that student left in the gradebook
+    (no student row, no submission), while an earlier student stays recorded?"""
+    from nbgrader.api import Gradebook
+
+    root = _synthetic_course(tmp_path / "course", synthetic_gradebook)
+    database = root / "gradebook.db"
+    autograde_module._record(database, "synthetic", LAB, _outcome("first", 3.0), [LAB])
+    with pytest.raises(Exception):
+        # a notebook the assignment does not have: fails after the student and submission rows
+        autograde_module._record(database, "synthetic", LAB, _outcome("second", 3.0), [LAB, "no_such_notebook"])
+    with Gradebook(f"sqlite:///{database}", course_id="synthetic") as gradebook:
+        assert [student.id for student in gradebook.students] == ["first"]
+    assert _gradebook_rows(root, LAB, "synthetic")["first"][1]["part_checks"] == (3.0, None, False)
+
+
+def test_the_writer_keeps_a_manual_score(tmp_path, synthetic_gradebook):
+    """As nbgrader's SaveAutoGrades: does a regrade keep a grader's manual score and flag the cell for
+    review, while the written answer (no auto score) still waits for a manual grade?"""
+    from nbgrader.api import Gradebook
+
+    root = _synthetic_course(tmp_path / "course", synthetic_gradebook)
+    database = root / "gradebook.db"
+    autograde_module._record(database, "synthetic", LAB, _outcome("student", 1.0), [LAB])
+    with Gradebook(f"sqlite:///{database}", course_id="synthetic") as gradebook:
+        gradebook.find_grade("part_checks", LAB, LAB, "student").manual_score = 2.5
+        gradebook.db.commit()
+    points, maximum = autograde_module._record(database, "synthetic", LAB, _outcome("student", 3.0), [LAB])
+    grades = _gradebook_rows(root, LAB, "synthetic")["student"][1]
+    assert grades["part_checks"] == (3.0, 2.5, True)
+    assert grades["essay"] == (None, None, True)
+    assert (points, maximum) == (2.5, 3)
+
+
+def test_setup_errors_exit_2(tmp_path, broken_class, capsys):
+    """Do a folder that is no course, an assignment missing from the gradebook, an unknown student and
+    --workers 0 end with exit code 2 and a message, and nothing graded?"""
+    assert main(["autograde", LAB, "--course-dir", str(tmp_path / "nowhere")]) == 2
+    assert "not an nbgrader course" in capsys.readouterr().err
+    assert main(["autograde", "other_lab", "--course-dir", str(broken_class)]) == 2
+    assert "nbgrader generate_assignment other_lab" in capsys.readouterr().err
+    assert main(["autograde", LAB, "--course-dir", str(broken_class), "--students", "bad_json,nobody"]) == 2
+    assert "nobody" in capsys.readouterr().err
+    assert main(["autograde", LAB, "--course-dir", str(broken_class), "--workers", "0"]) == 2
+    assert not ledger_path(broken_class, LAB).exists()
+
+
+def test_command_prints_the_status_table(broken_class, capsys):
+    """Does `ganlab autograde` exit 0 when every submission was processed, errors included, and print
+    one status line per student?"""
+    assert main(["autograde", LAB, "--course-dir", str(broken_class), "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    for student in ("bad_json", "not_a_notebook", "no_notebook"):
+        line = next(line for line in out.splitlines() if line.startswith(student + " "))
+        assert " error " in line and "0/3" in line
+    assert "3 submission(s): 0 ok, 0 not isolated, 3 error(s)" in out
+
+
+def test_grading_facts_come_from_the_notebook_metadata(tmp_path):
+    """Are the isolation flag and the problems the grading run leaves in an autograded notebook's
+    metadata read back, and does "not isolated" become the status?"""
+    notebook = {"cells": [], "metadata": {"ganlab_grading": {"isolated": False, "problems": ["kernel died in part x"]}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "lab.ipynb").write_text(json.dumps(notebook))
+    isolated, problems = autograde_module._grading_facts(tmp_path, ["lab"])
+    assert (isolated, problems) == (False, ["kernel died in part x"])
+    outcome = GradingOutcome("s", "f", isolated=isolated, problems=problems)
+    assert autograde_module._status(outcome) == STATUS_NOT_ISOLATED
+    outcome.isolated = True
+    assert autograde_module._status(outcome) == STATUS_OK
+
+
+# ---------------------------------------------------------------------------- real grading
+ASSIGNMENT = "pytorch_gan"
+HONEST = ("reference", "no_zero_grad", "stub")
+BROKEN = ("corrupt", "dead_kernel")
+
+
+def _course_with(root, students, generator=None):
+    """A course of the PyTorch GAN lab with the named demo students (name -> demo submission)."""
+    from ganlab_kit.grading.course import Course, find_repository
+    from ganlab_kit.grading.demo import reference_generator_file
+    from ganlab_kit.grading.notebook import read_notebook, student_copy
+    from ganlab_kit.grading.submissions import answers_of, load_submissions
+
+    repository = find_repository()
+    course = Course.create(root, repository, [ASSIGNMENT], course_id="ganlab-test")
+    course.generate_assignment(ASSIGNMENT)
+    source = read_notebook(course.source_notebook(ASSIGNMENT))
+    release = read_notebook(course.release_notebook(ASSIGNMENT))
+    generator = generator or reference_generator_file(root.parent / "generator.pt")
+    demo = {submission.name: submission for submission in load_submissions(repository.autograder / ASSIGNMENT)}
+    for name, demo_name in students.items():
+        submission = demo[demo_name]
+        notebook = release if submission.stub else student_copy(release, source, answers_of(submission, source))
+        course.add_submission(ASSIGNMENT, name, notebook, {"generator.pt": generator} if submission.generator else {})
+    return course, source, release, generator, demo
+
+
+def _expected(course, demo, students):
+    from ganlab_kit.grading import list_checks
+    from ganlab_kit.grading.demo import expected_points
+
+    cells = course.grade_cells(ASSIGNMENT)
+    catalogue = {cell.part: list_checks(cell.part, course.repository.autograder) for cell in cells if cell.autograded}
+    return {name: expected_points(demo[demo_name], cells, catalogue) for name, demo_name in students.items()}
+
+
+@pytest.fixture(scope="session")
+def parallel(tmp_path_factory):
+    """The reference, a mistake, the stub, a corrupt notebook and one whose kernel dies, autograded
+    with 2 workers through Course.autograde."""
+    from ganlab_kit.grading.notebook import find_cell, solution_text, student_copy
+
+    root = tmp_path_factory.mktemp("autograde")
+    course, source, release, generator, demo = _course_with(root / "course", {name: name for name in HONEST})
+    folder = course.add_submission(ASSIGNMENT, "corrupt", release)
+    (folder / f"{ASSIGNMENT}.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "unfinished')
+    dying = solution_text(find_cell(source, "discriminator_loss_answer")) + "\nimport os\nos._exit(1)\n"
+    course.add_submission(ASSIGNMENT, "dead_kernel",
+                          student_copy(release, source, {"discriminator_loss_answer": dying}),
+                          {"generator.pt": generator})
+    seconds = course.autograde(ASSIGNMENT, workers=2, force=False)
+    report = course.autograde_report
+    scores = {name: course.scores(ASSIGNMENT, name) for name in HONEST + BROKEN}
+    rows = _gradebook_rows(course.root, ASSIGNMENT, "ganlab-test")
+    return {"course": course, "report": report, "seconds": seconds, "scores": scores, "rows": rows,
+            "expected": _expected(course, demo, {name: name for name in HONEST}), "root": root,
+            "generator": generator}
+
+
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+@pytest.mark.parametrize("student", HONEST)
+def test_parallel_scores_are_the_expected_ones(parallel, student):
+    """Graded 2 at a time beside broken submissions, does each honest student get exactly the points
+    its mistakes leave, and status ok (or not isolated, where the sandbox is unavailable)?"""
+    scores = parallel["scores"][student]
+    expected = parallel["expected"][student]
+    assert {grade_id: scores[grade_id] for grade_id in expected} == expected
+    assert parallel["report"].row(student).status in (STATUS_OK, STATUS_NOT_ISOLATED)
+    assert parallel["report"].row(student).points == sum(expected.values())
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+def test_broken_submissions_get_clear_statuses(parallel):
+    """Do the corrupt notebook and the one whose kernel dies get a status line saying what happened,
+    without stopping the class (Course.autograde returned, seconds for all five)?"""
+    report = parallel["report"]
+    corrupt = report.row("corrupt")
+    assert corrupt.status == STATUS_ERROR and "not valid JSON" in corrupt.reason
+    assert parallel["scores"]["corrupt"] == {grade_id: 0.0 for grade_id in parallel["scores"]["corrupt"]}
+    dead = report.row("dead_kernel")
+    assert "kernel" in dead.note().lower() and "die" in dead.note().lower(), dead.note()
+    assert set(parallel["seconds"]) == set(HONEST + BROKEN)
+    assert all(0 <= seconds < 600 for seconds in parallel["seconds"].values())
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+def test_gradebook_holds_every_student(parallel):
+    """Does the one gradebook hold every student's submission with its timestamp, and an autograded
+    notebook for each honest student?"""
+    rows = parallel["rows"]
+    assert set(rows) == set(HONEST + BROKEN)
+    assert {str(timestamp) for timestamp, *_ in rows.values()} == {TIMESTAMP}
+    course = parallel["course"]
+    for student in HONEST:
+        assert course.autograded_notebook(ASSIGNMENT, student).is_file()
+    assert not course.autograded_notebook(ASSIGNMENT, "corrupt").exists()
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+def test_feedback_and_export_work_afterwards(parallel):
+    """Do `nbgrader generate_feedback` and `nbgrader export` work on the result as after a plain
+    `nbgrader autograde`: a feedback page per graded student, the recorded points in the CSV?"""
+    import csv
+
+    course = parallel["course"]
+    course.generate_feedback(ASSIGNMENT)
+    for student in HONEST:
+        assert course.feedback_file(ASSIGNMENT, student).is_file()
+    with open(course.export_csv(), newline="") as handle:
+        exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(handle)}
+    assert set(exported) == set(HONEST + BROKEN)
+    for student in HONEST:
+        assert exported[student] == parallel["report"].row(student).points
+    assert exported["corrupt"] == 0
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+def test_rerun_skips_everyone(parallel, capsys):
+    """Does running `ganlab autograde` again skip every recorded student, change no grade and no
+    autograded file, and still print the whole status table?"""
+    course = parallel["course"]
+    notebook = course.autograded_notebook(ASSIGNMENT, "reference")
+    written = notebook.stat().st_mtime_ns
+    assert main(["autograde", ASSIGNMENT, "--course-dir", str(course.root), "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    for student in HONEST + BROKEN:
+        line = next(line for line in out.splitlines() if line.startswith(student + " "))
+        assert "already graded" in line
+    assert "5 already graded" in out
+    assert _gradebook_rows(course.root, ASSIGNMENT, "ganlab-test") == parallel["rows"]
+    assert notebook.stat().st_mtime_ns == written
+
+
+SERIAL = {"b_no_zero_grad": "no_zero_grad", "b_stub": "stub"}
+
+
+def _wait_for_ledger(path, count, process, timeout=900):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return
+        try:
+            if len(json.loads(path.read_text())["students"]) >= count:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def interrupted(parallel):
+    """Two students graded one at a time by `ganlab autograde` in a subprocess, which gets Ctrl-C
+    (SIGINT) as soon as the first is recorded; then the same command again (resume)."""
+    course, *_ = _course_with(parallel["root"] / "serial", SERIAL, generator=parallel["generator"])
+    command = [sys.executable, "-m", "ganlab_kit.cli", "autograde", ASSIGNMENT, "--course-dir",
+               str(course.root), "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=course.environment(), start_new_session=True)
+    _wait_for_ledger(ledger_path(course.root, ASSIGNMENT), 1, process)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    stopped = {"returncode": process.returncode, "output": output,
+               "rows": _gradebook_rows(course.root, ASSIGNMENT, "ganlab-test"),
+               "ledger": json.loads(ledger_path(course.root, ASSIGNMENT).read_text())["students"]}
+    resumed = subprocess.run(command, capture_output=True, text=True, env=course.environment())
+    return {"course": course, "stopped": stopped, "resumed": resumed,
+            "scores": {name: course.scores(ASSIGNMENT, name) for name in SERIAL}}
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+def test_ctrl_c_keeps_what_was_recorded(interrupted):
+    """Stopped with Ctrl-C after the first student, does the command exit 130 with the table, keep the
+    first student recorded whole, and leave no trace of the second in the gradebook?"""
+    stopped = interrupted["stopped"]
+    assert stopped["returncode"] == 130, stopped["output"][-2000:]
+    assert set(stopped["rows"]) == set(stopped["ledger"]) == {"b_no_zero_grad"}
+    assert "b_stub" in stopped["output"] and "not graded" in stopped["output"]
+    leftovers = [path for path in (interrupted["course"].root / "autograded").glob("*/.ganlab-*")]
+    assert not leftovers
+    # the interrupted nbgrader (and its kernel) were stopped, not left running
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        assert b"ganlab-autograde-b_stub-" not in cmdline
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+def test_resumed_run_grades_the_rest(interrupted, parallel):
+    """Does running the command again skip the recorded student, grade the other, and give both
+    exactly the points the same submissions got with 2 workers (serial = parallel)?"""
+    resumed = interrupted["resumed"]
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    line = next(line for line in resumed.stdout.splitlines() if line.startswith("b_no_zero_grad "))
+    assert "already graded" in line
+    line = next(line for line in resumed.stdout.splitlines() if line.startswith("b_stub "))
+    assert "already graded" not in line
+    for name, demo_name in SERIAL.items():
+        assert interrupted["scores"][name] == parallel["scores"][demo_name]
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+def test_dask_cluster_grades_like_the_local_workers(interrupted, parallel):
+    """On a Dask LocalCluster (2 worker processes), does `--scheduler` regrade the course with every
+    result recorded by the one writer, and the same points as the local workers?"""
+    from distributed import LocalCluster
+
+    course = interrupted["course"]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit="4GiB") as cluster:
+        report = autograde_course(course.root, ASSIGNMENT, scheduler=cluster.scheduler_address, force=True,
+                                  environment={"GANLAB_AUTOGRADER": str(course.repository.autograder)},
+                                  log=lambda message: None)
+    assert report.statuses().keys() == set(SERIAL)
+    assert not any(row.skipped for row in report.rows)
+    for name, demo_name in SERIAL.items():
+        assert course.scores(ASSIGNMENT, name) == parallel["scores"][demo_name]
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.xdist_group("autograde")
+def test_plain_nbgrader_records_the_same_rows(interrupted):
+    """Does plain `nbgrader autograde` (the shipped config) still work on the course, and record
+    exactly the rows the writer recorded: auto scores, review flags, comments, timestamp, penalty?"""
+    course = interrupted["course"]
+    before = _gradebook_rows(course.root, ASSIGNMENT, "ganlab-test")["b_stub"]
+    autograded = course.autograded_notebook(ASSIGNMENT, "b_stub")
+    ours = json.loads(autograded.read_text())
+    course.nbgrader("autograde", ASSIGNMENT, "--force", "--CourseDirectory.student_id=b_stub")
+    after = _gradebook_rows(course.root, ASSIGNMENT, "ganlab-test")["b_stub"]
+    assert after == before
+    theirs = json.loads(autograded.read_text())
+    assert [cell["source"] for cell in theirs["cells"]] == [cell["source"] for cell in ours["cells"]]
