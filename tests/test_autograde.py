@@ -207,6 +207,23 @@ def test_setup_errors_exit_2(tmp_path, broken_class, capsys):
     assert not ledger_path(broken_class, LAB).exists()
 
 
+def test_a_second_writer_is_refused(broken_class):
+    """While one `ganlab autograde` holds the course's assignment, is a second one refused before it
+    grades or writes anything?"""
+    import fcntl
+
+    from ganlab_kit.grading import GradingSetupError
+
+    lock = ledger_path(broken_class, LAB).with_suffix(".lock")
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(GradingSetupError, match="another `ganlab autograde`"):
+            autograde_course(broken_class, LAB, log=lambda message: None)
+    assert not ledger_path(broken_class, LAB).exists()
+    assert len(autograde_course(broken_class, LAB, log=lambda message: None).rows) == 3
+
+
 def test_command_prints_the_status_table(broken_class, capsys):
     """Does `ganlab autograde` exit 0 when every submission was processed, errors included, and print
     one status line per student?"""

@@ -637,7 +637,9 @@ class _DaskBackend:
         self.capacity = workers or threads
 
     def submit(self, task: GradingTask):
-        return self.client.submit(grade_submission, task, pure=False,
+        # the task holds the submission's files: scattered, not embedded in the task graph
+        data = self.client.scatter(task, hash=False)
+        return self.client.submit(grade_submission, data, pure=False,
                                   key=f"ganlab-autograde-{task.student}-{uuid.uuid4().hex}")
 
     def wait_any(self, pending: Set[Any]) -> Set[Any]:
@@ -744,8 +746,42 @@ def autograde_course(course: PathLike, assignment: str, *, students: Optional[Se
             raise GradingSetupError(f"no submission of {assignment} from {unknown} in {root / 'submitted'}")
         submitted = [name for name in submitted if name in set(students)]
 
-    _remove_stale_staging(root / "autograded")
     ledger_file = ledger_path(root, assignment)
+    with _writer_lock(ledger_file):
+        return _autograde_locked(root, database, assignment, course_id, notebook_names, recorded, submitted,
+                                 ledger_file, started, workers=workers, scheduler=scheduler, force=force,
+                                 retry_errors=retry_errors, environment=environment, log=log,
+                                 on_recorded=on_recorded)
+
+
+@contextlib.contextmanager
+def _writer_lock(ledger_file: Path) -> Iterator[None]:
+    """One writer per course and assignment: a second ``ganlab autograde`` stops at once."""
+    try:
+        import fcntl
+    except ImportError:   # Windows: no advisory locks; one run at a time is up to the user
+        yield
+        return
+    ledger_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(ledger_file.with_suffix(".lock"), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise GradingSetupError(
+                f"another `ganlab autograde` is grading {ledger_file.stem} in this course; wait for it "
+                "(or stop it) first") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _autograde_locked(root: Path, database: Path, assignment: str, course_id: str, notebook_names: List[str],
+                      recorded: Set[str], submitted: List[str], ledger_file: Path, started: float, *,
+                      workers: int, scheduler: Any, force: bool, retry_errors: bool,
+                      environment: Optional[Mapping[str, str]], log: Callable[[str], None],
+                      on_recorded: Optional[Callable[[AutogradeRow], None]]) -> AutogradeReport:
+    _remove_stale_staging(root / "autograded")
     ledger = _read_ledger(ledger_file)
     report = AutogradeReport(assignment, root, workers=workers,
                              scheduler=None if scheduler is None else str(scheduler))
