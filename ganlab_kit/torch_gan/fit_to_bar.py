@@ -50,8 +50,10 @@ class QualityStop(Callback):
     """
 
     def __init__(self, dataset: Optional[str] = "mnist", check_every: int = 250, n: int = 1000,
-                 seed: int = 12345, stop_at_bar: bool = True) -> None:
+                 seed: int = 12345, stop_at_bar: bool = True,
+                 log: Optional[Callable[[str], None]] = None) -> None:
         self.dataset = dataset
+        self.log = log
         self.check_every = check_every
         self.n = n
         self.seed = seed
@@ -82,6 +84,10 @@ class QualityStop(Callback):
                                  dataset=self.dataset)
         self._scoring += time.perf_counter() - began
         self.checks.append((trainer.step, seconds, scores))
+        if self.log:
+            self.log(f"step {trainer.step:5d} ({seconds:5.0f} s): inception score "
+                     f"{scores.inception_score:5.2f}, {scores.coverage:2d}/10 classes, "
+                     f"{scores.confident_rate:4.0%} confident{'  <- at the bar' if scores.meets() else ''}")
         if scores.meets() and self.reached_step is None:
             self.reached_step, self.reached_seconds = trainer.step, seconds
             if self.stop_at_bar:
@@ -107,7 +113,7 @@ class BarRun:
             return "loaded the saved generator (grading run: no training)"
         if self.reached_step is not None:
             return (f"reached the quality bar at step {self.reached_step} after "
-                    f"{self.reached_seconds:.0f} s of training")
+                    f"{self.reached_seconds:.0f} s of training; trained {self.steps} steps in all")
         last = self.checks[-1][2] if self.checks else None
         return (f"trained {self.steps} steps in {self.seconds:.0f} s; bar not reached"
                 + (f" (last check: {', '.join(last.bar.failures(last))})" if last else ""))
@@ -115,9 +121,11 @@ class BarRun:
 
 def fit_to_bar(trainer: Trainer, steps: int, checkpoint_path: Union[str, os.PathLike, None],
                dataset: Optional[str] = "mnist", average_decay: float = 0.995,
-               average_start: int = 500, check_every: int = 250, dashboard: bool = True,
-               alarms: Any = True, log: Callable[[str], None] = print) -> BarRun:
-    """Train ``trainer`` for at most ``steps`` steps, stopping at ``dataset``'s quality bar.
+               average_start: int = 500, check_every: int = 250, stop_at_bar: bool = True,
+               dashboard: bool = True, alarms: Any = True,
+               log: Optional[Callable[[str], None]] = print) -> BarRun:
+    """Train ``trainer`` for at most ``steps`` steps, stopping at ``dataset``'s quality bar
+    (``stop_at_bar=False``: train all ``steps`` and only note when the bar was reached).
 
     Returns a :class:`BarRun` whose ``generator`` is the weight average (a copy of the
     trainer's generator). See the module docstring for the grading behaviour.
@@ -127,11 +135,12 @@ def fit_to_bar(trainer: Trainer, steps: int, checkpoint_path: Union[str, os.Path
     if budget.active and path is not None and path.is_file():
         averaged = load_generator(copy.deepcopy(trainer.generator), path).eval()
         trainer.averaged_generator = averaged
-        log(f"grading run: loaded {path.name} instead of training")
+        if log:
+            log(f"grading run: loaded {path.name} instead of training")
         return BarRun(averaged, trainer.history, 0, 0.0, loaded_from_checkpoint=True)
 
     average = AveragedGenerator(average_decay, average_start)
-    stop = QualityStop(dataset, check_every)
+    stop = QualityStop(dataset, check_every, stop_at_bar=stop_at_bar, log=log)
     trainer.callbacks.extend([average, stop])
     started = time.perf_counter()
     before = trainer.step
@@ -153,5 +162,6 @@ def fit_to_bar(trainer: Trainer, steps: int, checkpoint_path: Union[str, os.Path
     run = BarRun(averaged, trainer.history, trainer.step - before, seconds,
                  reached_step=stop.reached_step, reached_seconds=stop.reached_seconds,
                  checks=stop.checks)
-    log(run.summary())
+    if log:
+        log(run.summary())
     return run
