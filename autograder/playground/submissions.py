@@ -4,6 +4,8 @@ Besides the notebook, a Playground submission hands in its experiment log and sn
 The reference student's come from ``reference_log/`` (short real runs, written by
 ``make_reference_log.py``); :func:`submission_files` derives each mistake's files from
 them, so a mistake in the log costs points only in the parts that read that record.
+``generator="reference"`` marks the students who hand in the reference files unchanged
+(:func:`reference_files`); the others' files come from :func:`submission_files` only.
 """
 import json
 import shutil
@@ -18,7 +20,6 @@ SUBMISSIONS = [
     Submission(
         name="reference",
         description="the reference solution, with a real experiment log and its snapshots",
-        generator=None,
     ),
     Submission(
         name="stub",
@@ -32,7 +33,6 @@ SUBMISSIONS = [
         description="can_reshape compares the number of axes instead of the number of values",
         edits=(Edit("reshape_answer", "math.prod(in_shape) == math.prod(out_shape)",
                     "len(in_shape) == len(out_shape)"),),
-        generator=None,
         expected_failures={"reshape": frozenset({"test_hint_cases", "test_general_cases"})},
     ),
     Submission(

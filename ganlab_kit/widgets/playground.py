@@ -347,8 +347,7 @@ class Playground:
     def train(self, examples: int) -> None:
         """Train until ``examples`` in all, in this cell (scripts and tests; the button
         trains in the background instead)."""
-        self.session.train(examples)
-        self._redraw(force=True)
+        self.session.train(examples)  # its end redraws the view (the session's "final" event)
 
     def wait(self, timeout: Optional[float] = None) -> None:
         """Wait for background training to end (after Reset or ``start(examples)``)."""

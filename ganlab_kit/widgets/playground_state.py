@@ -247,6 +247,7 @@ def gallery_html(records: Sequence[Dict[str, Any]], directory: Union[str, os.Pat
         with Image.open(path) as image:
             image = image.convert("RGB")
             image.thumbnail((width, width * 4))
+            image = image.quantize(colors=64)  # a plot and digits: a small palette keeps notebooks light
             buffer = io.BytesIO()
             image.save(buffer, format="PNG", optimize=True)
         data = base64.b64encode(buffer.getvalue()).decode("ascii")
