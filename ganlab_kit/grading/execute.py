@@ -167,9 +167,11 @@ class GradeExecute(Execute):
             died = True
         finally:
             cell.source = original
-        if died or any(output.output_type == "error" for output in cell.get("outputs", [])):
-            self._checker.cancel("The notebook's kernel could not answer the checker"
-                                 + (" (it died during the checks)." if died else "."))
+        # The cell is over: if the kernel never connected (an error, a crash, a notebook that
+        # broke the server line), the checker stops waiting now; otherwise this is ignored.
+        self._checker.cancel("The notebook's kernel did not answer the checker"
+                             + (" (it died during the checks)." if died else
+                                " (the notebook broke or replaced the grader's server line)."))
         result = self._checker.result(part, timeout=self.part_timeout)
         self._record(cell, result)
         if died:
