@@ -1,0 +1,302 @@
+"""The Keras GAN lab's hidden checks, run in process against the source notebook.
+
+No nbgrader here: the notebook's answer cells run in this process (training cells left
+out) and the bridge runs the checks on that namespace through the same plain-data proxy
+as under grading. Every check must pass the reference solution and fail at least one
+known-wrong variant; each demo mistake must fail exactly the checks it lists, in its own
+part only.
+"""
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from ganlab_kit.grading import list_checks, run_checks
+from ganlab_kit.grading.notebook import (find_cell, nbgrader_metadata, read_notebook,
+                                         run_in_process, strip_hidden_tests)
+from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, load_submissions
+
+pytestmark = pytest.mark.keras
+
+REPO = Path(__file__).resolve().parents[1]
+AUTOGRADER = REPO / "autograder"
+ASSIGNMENT = "keras_gan"
+SOURCE = REPO / "assignments" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SUBMISSIONS = {submission.name: submission for submission in load_submissions(AUTOGRADER / ASSIGNMENT)}
+GENERATOR_FILE = "generator.weights.h5"
+
+#: Test-only wrong answers, so that every check is seen failing. (part, check) -> edits.
+MUTANTS = {
+    ("generator", "test_layer_widths"): [Edit("generator_answer", "layers.Dense(600))", "layers.Dense(500))")],
+    ("generator", "test_hidden_activations"): [Edit(
+        "generator_answer", "generator.add(layers.Dense(1200))                             # (B, 1200)\n"
+        "    generator.add(layers.LeakyReLU(negative_slope=0.2))",
+        "generator.add(layers.Dense(1200, activation=\"relu\"))")],
+    ("generator", "test_output_shape"): [Edit(
+        "generator_answer", 'generator.add(layers.Dense(IMAGE_DIM, activation="tanh"))',
+        'generator.add(layers.Dense(IMAGE_DIM, activation="tanh"))\n    generator.add(layers.Reshape((28, 28)))')],
+    ("discriminator", "test_layer_widths"): [Edit("discriminator_answer", "layers.Dense(300))", "layers.Dense(256))")],
+    ("discriminator", "test_output_probability"): [Edit(
+        "discriminator_answer", 'layers.Dense(1, activation="sigmoid")', "layers.Dense(1)")],
+    ("discriminator", "test_compiled"): [Edit("discriminator_answer", 'loss="binary_crossentropy"', 'loss="mse"')],
+    ("create_gan", "test_output_is_d_of_g"): [Edit(
+        "create_gan_answer", "discriminator(generator(noise))",
+        "keras.models.clone_model(discriminator)(generator(noise))")],
+    ("create_gan", "test_compiled"): [Edit("create_gan_answer", 'loss="binary_crossentropy"', 'loss="mse"')],
+    ("create_gan", "test_stacked_step_trains_only_the_generator"): [Edit(
+        "create_gan_answer", "    noise = keras.Input(shape=(LATENT_DIM,))",
+        "    generator.trainable = False\n    noise = keras.Input(shape=(LATENT_DIM,))")],
+    ("train_gan", "test_one_update_of_each_per_step"): [Edit(
+        "train_gan_answer", "        noise = rng.standard_normal((batch_size, LATENT_DIM)).astype(\"float32\")   # new noise\n",
+        "        discriminator.train_on_batch(data_total, labels_discriminator)\n"
+        "        noise = rng.standard_normal((batch_size, LATENT_DIM)).astype(\"float32\")   # new noise\n")],
+    ("train_gan", "test_discriminator_batch"): [Edit(
+        "train_gan_answer", "np.concatenate([real_images, fake_images])",
+        "np.concatenate([real_images, generator.predict_on_batch(noise[::-1])[::-1] * 0 + real_images])")],
+    ("train_gan", "test_generator_noise"): [Edit(
+        "train_gan_answer", "        noise = rng.standard_normal((batch_size, LATENT_DIM)).astype(\"float32\")   # new noise\n",
+        "        noise = rng.uniform(0, 1, (batch_size, LATENT_DIM)).astype(\"float32\")   # new noise\n")],
+    ("train_gan", "test_trainable_flags"): [Edit("train_gan_answer", "        discriminator.trainable = False\n", "")],
+    ("train_gan", "test_history"): [Edit("train_gan_answer", "history[name].append(float(value))",
+                                         "history[name].append(float(d_loss))")],
+    ("train_gan", "test_sample_grids"): [Edit("train_gan_answer", "if step % sample_interval == 0:",
+                                              "if step == steps:")],
+    ("plots", "test_loss_figure"): [Edit("plots_answer", 'axis.plot(history[f"gan_{key}"]',
+                                         'axis.plot(history[f"d_{key}"][::-1]')],
+    ("plots", "test_accuracy_figure"): [Edit("plots_answer", "return figures[0], figures[1]",
+                                             "return figures[0], figures[0]")],
+    ("hand_labels", "test_ten_digits"): [Edit("hand_labels_answer", "HAND_LABELS = [", "HAND_LABELS = [10, ")],
+}
+
+
+@pytest.fixture(scope="module")
+def source():
+    return read_notebook(SOURCE)
+
+
+def grade_cells(notebook):
+    """grade_id -> part graded by the cell's hidden grade(...) line."""
+    cells = {}
+    for cell in notebook.cells:
+        meta = nbgrader_metadata(cell)
+        if meta.get("grade") and cell.cell_type == "code":
+            match = re.search(r'grade\("keras_gan/(\w+)", globals\(\)\)', cell.source)
+            cells[meta["grade_id"]] = match.group(1) if match else None
+    return cells
+
+
+@pytest.fixture(scope="module")
+def parts(source):
+    return list(grade_cells(source).values())
+
+
+@pytest.fixture(scope="module")
+def catalogue(parts):
+    return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
+
+
+@pytest.fixture(scope="module")
+def reference_file(tmp_path_factory):
+    """The kit's trained generator, saved as the notebook saves a student's."""
+    module = _load(AUTOGRADER / ASSIGNMENT / "submissions.py", "_keras_gan_submissions")
+    return module.reference_files(tmp_path_factory.mktemp("reference"))[GENERATOR_FILE]
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def namespace_with(source, edits=()):
+    notebook = nbformat.from_dict(source)
+    answers = {}
+    for edit in edits:
+        answers[edit.cell] = edit.apply(answers.get(edit.cell, strip_hidden_tests(find_cell(source, edit.cell).source)))
+    for cell_id, text in answers.items():
+        find_cell(notebook, cell_id).source = text
+    return run_in_process(notebook)
+
+
+def grade_all(namespace, parts, directory):
+    return {part: run_checks(f"{ASSIGNMENT}/{part}", namespace, directory, AUTOGRADER) for part in parts}
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the notebook's cells and checks write sample grids here
+
+
+def test_every_grade_cell_runs_one_known_part(source, parts):
+    """Does every autograded cell end in exactly one grade("keras_gan/<part>", globals()) line
+    inside its hidden region, with a check module for that part?"""
+    for grade_id, part in grade_cells(source).items():
+        cell = find_cell(source, grade_id)
+        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)\n### END HIDDEN TESTS", cell.source, re.S)
+        assert hidden and hidden.group(1).strip().count("\n") == 0, grade_id
+        assert part is not None and (AUTOGRADER / ASSIGNMENT / f"test_{part}.py").is_file(), grade_id
+    modules = {path.stem[len("test_"):] for path in (AUTOGRADER / ASSIGNMENT).glob("test_*.py")}
+    assert modules == set(parts), "every check module is used by one grade cell"
+
+
+def test_cell_points_match_check_points(source, catalogue):
+    """Are a grade cell's points the sum of its checks' points?"""
+    for grade_id, part in grade_cells(source).items():
+        points = nbgrader_metadata(find_cell(source, grade_id))["points"]
+        assert points == sum(check[2] for check in catalogue[part]), grade_id
+
+
+def test_reference_earns_every_point(source, parts, tmp_path, reference_file):
+    """Does the reference solution (with the kit's trained generator.weights.h5) pass every hidden check?"""
+    (tmp_path / GENERATOR_FILE).write_bytes(reference_file.read_bytes())
+    results = grade_all(namespace_with(source), parts, tmp_path)
+    failed = {part: [c.feedback for c in result.checks if not c.passed]
+              for part, result in results.items() if result.failed_checks}
+    assert not failed
+
+
+@pytest.mark.parametrize("name", sorted(name for name, s in SUBMISSIONS.items()
+                                        if s.edits and s.expected_failures != ALL_CHECKS))
+def test_demo_mistake_fails_exactly_its_checks(name, source, parts, tmp_path, reference_file):
+    """Does each demo mistake fail exactly the checks it lists, and none in other parts?"""
+    submission = SUBMISSIONS[name]
+    (tmp_path / GENERATOR_FILE).write_bytes(reference_file.read_bytes())
+    results = grade_all(namespace_with(source, submission.edits), parts, tmp_path)
+    failed = {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
+    assert failed == {part: set(checks) for part, checks in submission.expected_failures.items()}
+
+
+@pytest.mark.parametrize("part, check", sorted(MUTANTS))
+def test_wrong_answer_fails_its_check(part, check, source):
+    """Does this known-wrong answer fail the check written to catch it, with readable feedback?"""
+    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, MUTANTS[part, check]), root=AUTOGRADER)
+    assert check in result.failed_checks
+    feedback = next(c.feedback for c in result.checks if c.name == check)
+    assert feedback and "Traceback" not in feedback
+
+
+def test_every_check_has_a_failing_variant(catalogue):
+    """Is every hidden check seen failing on at least one wrong answer (demo mistake or test mutant)?"""
+    caught = set(MUTANTS)
+    for submission in SUBMISSIONS.values():
+        if isinstance(submission.expected_failures, dict):
+            caught |= {(part, check) for part, checks in submission.expected_failures.items() for check in checks}
+    quality = {("quality", name) for name, _, _ in catalogue["quality"]}  # see test_quality_checks
+    missing = {(part, name) for part, checks in catalogue.items() for name, _, _ in checks} - caught - quality
+    assert not missing
+
+
+def test_stub_fails_every_check(source, parts, tmp_path):
+    """Does the release version (solutions replaced by NotImplementedError, no weights file) earn nothing?"""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    release, _ = ClearHiddenTests().preprocess(release, resources)
+    namespace = run_in_process(release, allow_errors=True)
+    results = grade_all(namespace, parts, tmp_path)
+    assert {part: result.score for part, result in results.items()} == {part: 0 for part in parts}
+    messages = [check.feedback for result in results.values() for check in result.checks]
+    assert any("NotImplementedError" in message for message in messages)
+
+
+def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source):
+    """Do the visible quick checks pass the reference and every demo mistake except the one
+    they cannot (lr= raises in Keras 3) and fail on the unanswered stub?"""
+    from nbgrader.preprocessors import ClearSolutions
+
+    quick = {grade_id: strip_hidden_tests(find_cell(source, grade_id).source) for grade_id in grade_cells(source)}
+    quick.pop("quality_checks")  # needs the weights file; covered by the end-to-end test
+    for name, submission in SUBMISSIONS.items():
+        if submission.stub:
+            continue
+        namespace = namespace_with(source, submission.edits)
+        for grade_id, code in quick.items():
+            if name == "lr_keyword" and grade_id == "optimizers_checks":
+                with pytest.raises(ValueError, match="lr"):
+                    exec(compile(code, grade_id, "exec"), namespace)
+                continue
+            exec(compile(code, grade_id, "exec"), namespace)
+    stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    namespace = run_in_process(stub, allow_errors=True)
+    for grade_id, code in quick.items():
+        with pytest.raises(Exception):
+            exec(compile(code, grade_id, "exec"), namespace)
+
+
+def test_grading_is_repeatable(source):
+    """Does grading the same submission five times give the same points and the same feedback?"""
+    namespace = namespace_with(source, SUBMISSIONS["swapped_labels"].edits)
+    runs = [[run_checks(f"{ASSIGNMENT}/{part}", namespace, root=AUTOGRADER) for part in ("train_gan", "create_gan")]
+            for _ in range(5)]
+    assert all(run == runs[0] for run in runs)
+
+
+def test_quality_checks(source, tmp_path, reference_file):
+    """Does the trained reference generator pass the quality checks, while a missing file fails
+    all four, an untrained generator fails the three score checks, and a file with the wrong
+    layers fails to load?"""
+    import h5py
+
+    namespace = namespace_with(source)
+    missing = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
+    assert missing.score == 0 and f"no {GENERATOR_FILE}" in missing.checks[0].feedback
+    (tmp_path / GENERATOR_FILE).write_bytes(reference_file.read_bytes())
+    assert run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER).passed
+    namespace["create_generator"]().save_weights(tmp_path / GENERATOR_FILE)  # untrained
+    untrained = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
+    assert untrained.failed_checks == ("test_inception_score", "test_coverage", "test_confident_rate")
+    with h5py.File(tmp_path / GENERATOR_FILE, "w") as handle:
+        handle["layers/dense/vars/0"] = np.zeros((100, 256), np.float32)
+    wrong = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
+    assert wrong.score == 0 and "does not hold the lab's generator" in wrong.checks[0].feedback
+
+
+def test_quality_thresholds_sit_below_every_calibration_seed(source):
+    """Are the quality thresholds below the worst calibration seed (>= 5 seeds) at the notebook's
+    TRAINING_STEPS, so a correct solution trained as told never fails them by chance?"""
+    training = next(cell.source for cell in source.cells if "TRAINING_STEPS = " in cell.source)
+    steps = int(re.search(r"TRAINING_STEPS = (\d+)", training).group(1))
+    calibration = json.loads((AUTOGRADER / ASSIGNMENT / "quality_calibration.json").read_text())
+    final = [run for run in calibration["runs"] if run["step"] == steps]
+    assert len({run["seed"] for run in final}) >= 5
+    checks = _load(AUTOGRADER / ASSIGNMENT / "test_quality.py", "_keras_quality_checks")
+    assert checks.SAMPLES == calibration["samples"] and checks.SEED == calibration["noise_seed"]
+    assert checks.MIN_INCEPTION_SCORE < min(run["inception_score"] for run in final)
+    assert checks.MIN_COVERAGE < min(run["coverage"] for run in final)
+    assert checks.MIN_COVERAGE_FOR_CONFIDENCE < min(run["coverage"] for run in final)
+    assert checks.MIN_CONFIDENT_RATE < min(run["confident_rate"] for run in final)
+
+
+def test_training_cells_run_and_save_the_generator(source, tmp_path):
+    """Do the training cells (shortened to 4 steps) train all three runs with the notebook's own
+    functions, save generator.weights.h5 and its sample grids, and run Parts 2 and 3?"""
+    notebook = nbformat.from_dict(source)
+    for cell in notebook.cells:
+        cell.source = (cell.source.replace("TRAINING_STEPS = 3000", "TRAINING_STEPS = 4")
+                       .replace("SAMPLE_INTERVAL = TRAINING_STEPS // 10", "SAMPLE_INTERVAL = 2"))
+    namespace = run_in_process(notebook, skip_tags=())
+    for name in ("history", "history_no_dropout", "history_changed"):
+        assert len(namespace[name]["d_loss"]) == 4, name
+    assert (tmp_path / GENERATOR_FILE).is_file()
+    assert len(list((tmp_path / "samples" / "main").glob("step_*.png"))) == 2
+    assert namespace["samples"].shape == (10, 784)
+
+
+def test_training_cell_loads_the_saved_generator_under_grading(source, tmp_path, monkeypatch, reference_file):
+    """Under nbgrader (GANLAB_MAX_STEPS=0) does the training cell load generator.weights.h5 instead
+    of training, and do the other runs train zero steps?"""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("GANLAB_MAX_STEPS", "0")
+    (tmp_path / GENERATOR_FILE).write_bytes(reference_file.read_bytes())
+    namespace = run_in_process(nbformat.from_dict(source), skip_tags=())
+    assert namespace["history"]["d_loss"] == [] and namespace["history_no_dropout"]["d_loss"] == []
+    from ganlab_kit.keras_gan.lab_weights import read_dense_weights
+
+    saved = read_dense_weights(tmp_path / GENERATOR_FILE)
+    assert np.array_equal(namespace["generator"].layers[-1].get_weights()[0], saved[-1][0])
+    assert (tmp_path / GENERATOR_FILE).read_bytes() == reference_file.read_bytes()  # not overwritten
