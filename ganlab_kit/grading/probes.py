@@ -223,3 +223,63 @@ def keras_weights(model: Any) -> List[Any]:
     import numpy
 
     return [numpy.array(weight) for weight in model.weights]
+
+
+# --------------------------------------------------------------------------- Keras (keras_gan lab)
+_KERAS_FIELDS = ("units", "activation", "negative_slope", "rate", "use_bias", "target_shape")
+
+
+def keras_layers(model: Any) -> List[Dict[str, Any]]:
+    """A Keras model's layers in order, nested models flattened, each described as plain
+    data: ``{"type": "Dense", "qualname": ..., "name": ..., "trainable": ..., "units": 300,
+    "activation": "linear", ...}`` (the fields of ``get_config()`` that describe an MLP)."""
+    described: List[Dict[str, Any]] = []
+    for layer in getattr(model, "layers", []):
+        if hasattr(layer, "layers"):  # a model used as a layer (the stacked GAN holds two)
+            described.extend(keras_layers(layer))
+            continue
+        kind = type(layer)
+        entry: Dict[str, Any] = {"type": kind.__name__, "qualname": f"{kind.__module__}.{kind.__qualname__}",
+                                 "name": str(layer.name), "trainable": bool(layer.trainable)}
+        try:
+            config = layer.get_config()
+        except Exception:  # a custom layer without a config: its type is still known
+            config = {}
+        for field in _KERAS_FIELDS:
+            value = config.get(field)
+            if isinstance(value, (bool, int, float, str)):
+                entry[field] = value
+            elif isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value):
+                entry[field] = tuple(value)
+            elif isinstance(value, dict) and field == "activation":  # a serialised activation
+                entry[field] = str(value.get("config", value.get("class_name", "")))
+        described.append(entry)
+    return described
+
+
+class ArgumentRecorder:
+    """A stand-in for a function (patched in with ``nb.patched``) that only remembers its
+    calls: :attr:`calls` holds ``{"args": [...], "kwargs": {...}}`` per call, arrays and
+    tensors as NumPy copies, strings and numbers as they are, other objects by type name."""
+
+    def __init__(self) -> None:
+        self.calls: List[Dict[str, Any]] = []
+
+    @staticmethod
+    def _plain(value: Any) -> Any:
+        import numpy
+
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if hasattr(value, "__fspath__"):
+            return str(value.__fspath__())
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            try:
+                return numpy.array(value, dtype=numpy.float32)
+            except (TypeError, ValueError):
+                pass
+        return f"<{type(value).__name__}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append({"args": [self._plain(value) for value in args],
+                           "kwargs": {str(key): self._plain(value) for key, value in kwargs.items()}})
