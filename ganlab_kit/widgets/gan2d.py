@@ -32,7 +32,7 @@ from .environment import display_mode, show_png
 from .gan2d_state import EXTENT, LOSS_LABELS, GAN2DSession, GAN2DSettings, GAN2DView
 from .state import RedrawThrottle
 
-__all__ = ["GAN2DLab", "draw_plane", "draw_gan2d", "probability_colors"]
+__all__ = ["GAN2DLab", "draw_plane", "draw_gan2d", "probability_colors", "live_bytes"]
 
 REAL_COLOR = (20, 140, 60)
 FAKE_COLOR = (125, 60, 170)
@@ -65,6 +65,34 @@ def _to_pixels(points: np.ndarray, size: int, extent: Tuple[float, float]) -> np
     return pixels
 
 
+@lru_cache(maxsize=8)
+def _disc(radius: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixel offsets ``(dy, dx)`` of a filled disc of ``radius``."""
+    reach = int(math.ceil(radius))
+    dy, dx = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    keep = dx ** 2 + dy ** 2 <= radius ** 2 + 0.5
+    return dy[keep], dx[keep]
+
+
+def _stamp(canvas: np.ndarray, pixels: np.ndarray, color, radius: float = 0.0) -> None:
+    """Paint a disc of ``radius`` at each pixel position ``(..., 2)`` (x, y) of ``canvas``, in place.
+
+    Vectorised: a few hundred points cost one numpy assignment instead of hundreds of
+    Pillow calls (what keeps a redraw at a few milliseconds)."""
+    dy, dx = _disc(radius)
+    centres = np.rint(pixels.reshape(-1, 2)).astype(np.int64)
+    xs = (centres[:, 0:1] + dx[None, :]).ravel()
+    ys = (centres[:, 1:2] + dy[None, :]).ravel()
+    inside = (xs >= 0) & (xs < canvas.shape[1]) & (ys >= 0) & (ys < canvas.shape[0])
+    canvas[ys[inside], xs[inside]] = color
+
+
+def _segments(starts: np.ndarray, ends: np.ndarray, samples: int) -> np.ndarray:
+    """``samples`` evenly spaced pixel positions along each segment: ``(N, samples, 2)``."""
+    t = np.linspace(0.0, 1.0, samples)[None, :, None]
+    return starts[:, None, :] + t * (ends - starts)[:, None, :]
+
+
 def draw_plane(view: GAN2DView, size: int = 420, extent: Tuple[float, float] = EXTENT,
                manifold: bool = True, arrows: bool = True):
     """The plane: heat map, manifold, real and fake points, gradient arrows (a PIL image)."""
@@ -83,13 +111,11 @@ def draw_plane(view: GAN2DView, size: int = 420, extent: Tuple[float, float] = E
     draw.line((origin[0], 0, origin[0], size), fill=(205, 205, 205))
     if manifold:
         grid = _to_pixels(view.manifold, size, extent)
-        for row in grid:
-            draw.line([tuple(p) for p in row], fill=MANIFOLD_COLOR, width=1)
-        for column in grid.transpose(1, 0, 2):
-            draw.line([tuple(p) for p in column], fill=MANIFOLD_COLOR, width=1)
-    for points, color in ((view.real, REAL_COLOR), (view.fake, FAKE_COLOR)):
-        for x, y in _to_pixels(points, size, extent):
-            draw.ellipse((x - 2.2, y - 2.2, x + 2.2, y + 2.2), fill=color)
+        for line in (*grid, *grid.transpose(1, 0, 2)):
+            draw.line([tuple(p) for p in line], fill=MANIFOLD_COLOR, width=1)
+    canvas = np.array(image)
+    _stamp(canvas, _to_pixels(view.real, size, extent), REAL_COLOR, 2.2)
+    _stamp(canvas, _to_pixels(view.fake, size, extent), FAKE_COLOR, 2.2)
     if arrows and view.gradients is not None:
         # each point's own gradient (the batch mean's times N), reversed: where G pushes it
         step = -view.gradients.astype(np.float64) * len(view.gradients) * ARROW_SCALE
@@ -97,17 +123,20 @@ def draw_plane(view: GAN2DView, size: int = 420, extent: Tuple[float, float] = E
         step = np.where(length > ARROW_MAX, step * (ARROW_MAX / np.maximum(length, 1e-12)), step)
         starts = _to_pixels(view.fake, size, extent)
         ends = _to_pixels(view.fake + step, size, extent)
-        for (x0, y0), (x1, y1) in zip(starts, ends):
-            dx, dy = x1 - x0, y1 - y0
-            norm = math.hypot(dx, dy)
-            if norm < 1.0:
-                continue
-            draw.line((x0, y0, x1, y1), fill=ARROW_COLOR, width=1)
-            ux, uy = dx / norm, dy / norm
-            head = min(4.0, norm / 2)
-            draw.polygon([(x1, y1), (x1 - head * (ux - 0.5 * uy), y1 - head * (uy + 0.5 * ux)),
-                          (x1 - head * (ux + 0.5 * uy), y1 - head * (uy - 0.5 * ux))], fill=ARROW_COLOR)
-    draw.rectangle((0, 0, size - 1, size - 1), outline=drawing.COLORS["frame"])
+        delta = ends - starts
+        norm = np.linalg.norm(delta, axis=1, keepdims=True)
+        visible = norm[:, 0] >= 1.5
+        starts, ends, delta, norm = starts[visible], ends[visible], delta[visible], norm[visible]
+        if len(starts):
+            unit = delta / norm
+            head = np.minimum(4.5, norm / 2)
+            left = ends - head * (unit + 0.6 * unit[:, ::-1] * np.array([-1.0, 1.0]))
+            right = ends - head * (unit - 0.6 * unit[:, ::-1] * np.array([-1.0, 1.0]))
+            samples = int(math.ceil(ARROW_MAX * size / (extent[1] - extent[0]))) + 2
+            for a, b, count in ((starts, ends, samples), (ends, left, 6), (ends, right, 6)):
+                _stamp(canvas, _segments(a, b, count), ARROW_COLOR)
+    image = Image.fromarray(canvas)
+    ImageDraw.Draw(image).rectangle((0, 0, size - 1, size - 1), outline=drawing.COLORS["frame"])
     return image
 
 
@@ -151,6 +180,17 @@ def draw_gan2d(view: GAN2DView, curves=None, size: int = 420, title: str = "GAN 
     if curves is not None:
         image.paste(curves, (size + 30, 30))
     return image
+
+
+def live_bytes(image) -> bytes:
+    """A live frame of the plane as JPEG: encoding takes a sixth of the CPU time of even the
+    fastest PNG for this picture (measured 1.5 vs 10 ms), which is what buys ten and more
+    redraws a second on a loaded laptop; the static picture stays PNG."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
 
 
 class GAN2DLab:
@@ -213,7 +253,7 @@ class GAN2DLab:
                                         tooltip="k discriminator updates, then one generator update")
         w["reset"] = widgets.Button(description="Reset", icon="refresh", layout=widgets.Layout(width="90px"))
         w["status"] = widgets.HTML()
-        w["plane"] = widgets.Image(format="png", layout=widgets.Layout(width="auto", max_width=f"{self.size + 20}px"))
+        w["plane"] = widgets.Image(format="jpeg", layout=widgets.Layout(width="auto", max_width=f"{self.size + 20}px"))
         w["curves"] = widgets.Image(format="png", layout=widgets.Layout(width="auto", max_width="380px"))
         for name, widget in w.items():
             widget.add_class(f"ganlab-gan2d-{name.replace('_', '-')}")
@@ -348,7 +388,7 @@ class GAN2DLab:
         session = self.session
         playing = session.is_playing
         view = session.view()
-        w["plane"].value = drawing.png_bytes(draw_gan2d(view, None, self.size), fast=True)
+        w["plane"].value = live_bytes(draw_gan2d(view, None, self.size))
         if force or self.curve_throttle.due():
             curve_started = self.curve_throttle.clock()
             w["curves"].value = drawing.png_bytes(self.curves_image(), fast=True)
