@@ -1,0 +1,65 @@
+"""Hidden checks: build_combined_model, D(G(z)) as one compiled model that trains G."""
+import numpy as np
+import pytest
+
+
+def _bce_to_one(scores):
+    scores = np.clip(np.asarray(scores, np.float64).reshape(-1), 1e-7, 1 - 1e-7)
+    return float(-np.log(scores).mean())
+
+
+@pytest.mark.points(1)
+def test_computes_d_of_g(nb, networks, tools):
+    """Does the combined model turn noise (B, latent_dim) into D(G(z)), shape (B, 1)?"""
+    generator, discriminator = networks
+    combined = nb.build_combined_model(generator, discriminator)
+    z = tools.noise(6)
+    scores = np.asarray(combined.predict_on_batch(z))
+    expected = np.asarray(discriminator.predict_on_batch(np.asarray(generator.predict_on_batch(z))))
+    assert scores.shape == (6, 1), f"combined(z) for 6 noise vectors should have shape (6, 1), got {scores.shape}."
+    assert np.allclose(scores, expected, atol=1e-5), (
+        "the combined model's output is not D(G(z)) of the generator and discriminator you were "
+        "given: chain the same two models (keras.Model(z, discriminator(generator(z))) or "
+        "keras.Sequential([generator, discriminator])).")
+
+
+@pytest.mark.points(1)
+def test_trains_generator_towards_real(nb, networks, tools):
+    """Is the combined model compiled with binary cross-entropy, so that training it with target 1
+    moves G (and, with D frozen, only G)?"""
+    generator, discriminator = networks
+    combined = nb.build_combined_model(generator, discriminator)
+    z = tools.noise(16, seed=2)
+    expected = _bce_to_one(combined.predict_on_batch(z))
+    generator_before, discriminator_before = tools.weights(generator), tools.weights(discriminator)
+    discriminator.trainable = False
+    loss = combined.train_on_batch(z, np.ones((16, 1), np.float32))
+    discriminator.trainable = True
+    loss = float(np.ravel(np.asarray(loss, dtype=np.float64))[0])
+    assert abs(loss - expected) <= 1e-3 * max(1.0, expected), (
+        f"training the combined model on target 1 reported a loss of {loss:.4f}, but the binary "
+        f"cross-entropy of D(G(z)) against 1 is {expected:.4f}: compile it with "
+        "loss='binary_crossentropy' (and an optimizer such as Adam).")
+    assert tools.changed(generator_before, tools.weights(generator)), (
+        "training the combined model did not change the generator: G's weights must be trainable.")
+    assert not tools.changed(discriminator_before, tools.weights(discriminator)), (
+        "with discriminator.trainable = False set before its train_on_batch, the combined model "
+        "still changed D: do not compile or call it in a way that re-enables D.")
+
+
+@pytest.mark.points(1)
+def test_discriminator_still_learns_on_its_own(nb, networks, real_digits, tools):
+    """After the combined model is built, does D still learn on its own train_on_batch (is
+    discriminator.trainable left as it was)?"""
+    generator, discriminator = networks
+    nb.build_combined_model(generator, discriminator)
+    before = tools.weights(discriminator)
+    fake = np.asarray(generator.predict_on_batch(tools.noise(16)))
+    images = np.concatenate([real_digits[:16], fake])
+    targets = np.concatenate([np.ones((16, 1)), np.zeros((16, 1))]).astype(np.float32)
+    discriminator.train_on_batch(images, targets)
+    assert tools.changed(before, tools.weights(discriminator)), (
+        "after build_combined_model, D's own train_on_batch no longer changes D. This is the Keras 2 "
+        "recipe: setting discriminator.trainable = False once before compiling the combined model. "
+        "In Keras 3 the flag is read when a train function is first traced, so D's own training is "
+        "frozen too. Leave the flag as you found it and set it in the turn, right before each call.")

@@ -1,0 +1,341 @@
+"""The failure-modes lab (Keras 3): hidden checks run in process against the source notebook.
+
+No nbgrader here: the notebook's cells run in this process (training cells left out)
+and the bridge runs the checks on that namespace through the same proxy grading
+uses. Every check must pass the reference solution and fail a known-wrong variant;
+each demo mistake fails exactly the checks it lists. The saved runs are the kit's
+reference runs (ganlab_kit/assets/failure_modes/); calibration.json must show each
+provoking setting provoking its failure, and the healthy one neither, on 5 of 5 seeds.
+"""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from ganlab_kit.grading import list_checks, run_checks
+from ganlab_kit.grading.notebook import (find_cell, nbgrader_metadata, read_notebook,
+                                         run_in_process, strip_hidden_tests)
+from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, load_submissions
+
+pytestmark = pytest.mark.keras
+
+REPO = Path(__file__).resolve().parents[1]
+AUTOGRADER = REPO / "autograder"
+ASSIGNMENT = "failure_modes"
+SOURCE = REPO / "assignments" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+CHECKS = AUTOGRADER / ASSIGNMENT
+SUBMISSIONS = {submission.name: submission for submission in load_submissions(CHECKS)}
+
+#: The part whose checks call the function of each answer cell. The checks of a part call
+#: only that part's function (with the kit's networks and combined model), so an edit can
+#: change the results of its own part only; the tests grade those parts.
+CELL_PARTS = {"pretrain_answer": "pretrain", "combined_answer": "combined", "turn_answer": "turn",
+              "overpowering_answer": "overpowering_detector", "collapse_answer": "collapse_detector"}
+
+#: Test-only wrong answers, so that every check is seen failing. (part, check) -> edits.
+MUTANTS = {
+    ("pretrain", "test_raises_accuracy"): [Edit(
+        "pretrain_answer",
+        'targets = np.concatenate([np.ones((batch_size, 1)), np.zeros((batch_size, 1))]).astype("float32")',
+        'targets = np.concatenate([np.zeros((batch_size, 1)), np.ones((batch_size, 1))]).astype("float32")')],
+    ("pretrain", "test_returns_accuracy_before_and_after"): [Edit(
+        "pretrain_answer", "    return before, after", "    return after, before")],
+    ("combined", "test_computes_d_of_g"): [Edit(
+        "combined_answer", "keras.Model(noise, discriminator(generator(noise)))",
+        "keras.Model(noise, keras.models.clone_model(discriminator)(generator(noise)))")],
+    ("combined", "test_trains_generator_towards_real"): [Edit(
+        "combined_answer", 'loss="binary_crossentropy"', 'loss="mse"')],
+    ("turn", "test_generator_step_first"): [Edit(
+        "turn_answer", "    discriminator.trainable = False                                         # G's step: D frozen\n",
+        "    discriminator.trainable = True\n"
+        "    discriminator.train_on_batch(np.concatenate([real_images, generator.predict_on_batch(noise)]),\n"
+        "                                 np.concatenate([np.ones((batch_size, 1)), np.zeros((batch_size, 1))]))\n"
+        "    discriminator.trainable = False\n")],
+    ("turn", "test_discriminator_learns_on_its_step"): [Edit(
+        "turn_answer", "    discriminator.trainable = True                                          # D's step: D learns\n",
+        "")],
+    ("turn", "test_returns_losses_and_accuracy"): [Edit(
+        "turn_answer", ', "d_acc": float(d_acc)}', "}")],
+}
+
+
+@pytest.fixture(scope="module")
+def source():
+    return read_notebook(SOURCE)
+
+
+def grade_cells(notebook):
+    """grade_id -> part graded by the cell's hidden grade(...) line (autograded code cells)."""
+    cells = {}
+    for cell in notebook.cells:
+        meta = nbgrader_metadata(cell)
+        if meta.get("grade") and cell.cell_type == "code":
+            match = re.search(rf'grade\("{ASSIGNMENT}/(\w+)", globals\(\)\)', cell.source)
+            cells[meta["grade_id"]] = match.group(1) if match else None
+    return cells
+
+
+@pytest.fixture(scope="module")
+def parts(source):
+    return list(grade_cells(source).values())
+
+
+@pytest.fixture(scope="module")
+def catalogue(parts):
+    return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
+
+
+def namespace_with(source, edits=()):
+    notebook = nbformat.from_dict(source)
+    answers = {}
+    for edit in edits:
+        answers[edit.cell] = edit.apply(answers.get(edit.cell, strip_hidden_tests(
+            find_cell(source, edit.cell).source)))
+    for cell_id, text in answers.items():
+        find_cell(notebook, cell_id).source = text
+    return run_in_process(notebook)
+
+
+@pytest.fixture(scope="module")
+def reference_namespace(source):
+    return namespace_with(source)
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory):
+    """A folder holding the reference student's six run files (what submissions.py hands in)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_failure_submissions", CHECKS / "submissions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = tmp_path_factory.mktemp("runs")
+    files = module.reference_files(folder)
+    assert len(files) == 6
+    for name, path in files.items():
+        shutil.copyfile(path, folder / name)
+    return folder
+
+
+def grade(namespace, parts, directory=None):
+    return {part: run_checks(f"{ASSIGNMENT}/{part}", namespace, directory, AUTOGRADER) for part in parts}
+
+
+def test_every_grade_cell_runs_one_known_part(source, parts):
+    """Does every autograded cell end in exactly one grade("failure_modes/<part>", globals()) line
+    inside its hidden region, with a check module for that part, and every module used?"""
+    for grade_id, part in grade_cells(source).items():
+        cell = find_cell(source, grade_id)
+        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)\n### END HIDDEN TESTS", cell.source, re.S)
+        assert hidden and hidden.group(1).strip().count("\n") == 0, grade_id
+        assert part is not None and (CHECKS / f"test_{part}.py").is_file(), grade_id
+    modules = {path.stem[len("test_"):] for path in CHECKS.glob("test_*.py")}
+    assert modules == set(parts)
+
+
+def test_cell_points_match_check_points(source, catalogue):
+    """Are a grade cell's points the sum of its checks' points?"""
+    for grade_id, part in grade_cells(source).items():
+        assert nbgrader_metadata(find_cell(source, grade_id))["points"] == sum(
+            points for _, _, points in catalogue[part]), grade_id
+
+
+def test_reference_earns_every_point(reference_namespace, parts, reference_runs):
+    """Does the reference solution, with the reference runs next to it, pass every hidden check?"""
+    results = grade(reference_namespace, parts, reference_runs)
+    failed = {part: [(c.name, c.feedback) for c in result.checks if not c.passed]
+              for part, result in results.items() if result.failed_checks}
+    assert not failed
+
+
+@pytest.mark.parametrize("name", sorted(name for name, s in SUBMISSIONS.items()
+                                        if s.edits and s.expected_failures != ALL_CHECKS))
+def test_demo_mistake_fails_exactly_its_checks(name, source):
+    """Does each demo mistake fail exactly the checks it lists, in the parts its edits touch?"""
+    submission = SUBMISSIONS[name]
+    touched = sorted({CELL_PARTS[edit.cell] for edit in submission.edits})
+    assert set(submission.expected_failures) <= set(touched)
+    results = grade(namespace_with(source, submission.edits), touched)
+    failed = {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
+    assert failed == {part: set(checks) for part, checks in submission.expected_failures.items()}
+    for result in results.values():
+        for check in result.checks:
+            assert check.passed or (check.feedback and "Traceback" not in check.feedback), check.name
+
+
+@pytest.mark.parametrize("part, check", sorted(MUTANTS))
+def test_wrong_answer_fails_its_check(part, check, source):
+    """Does this known-wrong answer fail the check written to catch it (with readable feedback)?"""
+    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, MUTANTS[part, check]), root=AUTOGRADER)
+    assert check in result.failed_checks
+    feedback = next(c.feedback for c in result.checks if c.name == check)
+    assert feedback and "Traceback" not in feedback
+
+
+def test_every_check_has_a_failing_variant(catalogue):
+    """Is every hidden check seen failing on a wrong answer (demo mistake, test mutant, or the
+    run files swapped in test_saved_runs_are_judged_by_their_behaviour)?"""
+    caught = set(MUTANTS) | {("runs", name) for name, _, _ in catalogue["runs"]}
+    for submission in SUBMISSIONS.values():
+        if isinstance(submission.expected_failures, dict):
+            caught |= {(part, check) for part, checks in submission.expected_failures.items() for check in checks}
+    every = {(part, name) for part, checks in catalogue.items() for name, _, _ in checks}
+    assert every - caught == set()
+
+
+def test_saved_runs_are_judged_by_their_behaviour(reference_namespace, reference_runs, tmp_path):
+    """Do the run checks fail a healthy run that overpowers, provoked runs that are healthy, and
+    missing files, while the reference runs pass?"""
+    part = f"{ASSIGNMENT}/runs"
+    assert run_checks(part, reference_namespace, reference_runs, AUTOGRADER).passed
+    assert run_checks(part, reference_namespace, tmp_path, AUTOGRADER).score == 0
+
+    def swapped(mapping):
+        folder = tmp_path / "_".join(f"{a}-{b}" for a, b in mapping.items())
+        folder.mkdir()
+        for name in ("healthy", "overpowered", "collapsed"):
+            source_name = mapping.get(name, name)
+            for suffix in ("_history.json", "_samples.npy"):
+                shutil.copyfile(reference_runs / f"{source_name}{suffix}", folder / f"{name}{suffix}")
+        return set(run_checks(part, reference_namespace, folder, AUTOGRADER).failed_checks)
+
+    assert swapped({"healthy": "overpowered"}) == {"test_healthy_run_is_healthy"}
+    assert swapped({"healthy": "collapsed"}) == {"test_healthy_run_is_healthy"}
+    assert swapped({"overpowered": "healthy", "collapsed": "healthy"}) == {
+        "test_overpowered_run_overpowers", "test_collapsed_run_collapses"}
+    broken = tmp_path / "broken"
+    shutil.copytree(reference_runs, broken)
+    (broken / "collapsed_samples.npy").write_bytes(b"not an array")
+    assert "test_run_files" in run_checks(part, reference_namespace, broken, AUTOGRADER).failed_checks
+
+
+def test_stub_fails_every_check(source, parts, tmp_path):
+    """Does the release version (solutions replaced by NotImplementedError, no runs) earn nothing?"""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    release, _ = ClearHiddenTests().preprocess(release, resources)
+    results = grade(run_in_process(release, allow_errors=True), parts, tmp_path)
+    assert {part: result.score for part, result in results.items()} == {part: 0 for part in parts}
+    assert any("NotImplementedError" in check.feedback for result in results.values() for check in result.checks)
+
+
+def test_quick_checks(source, reference_runs, monkeypatch):
+    """Do the visible quick checks pass the reference and every demo mistake that leaves points in
+    its part, and fail on the unanswered stub?"""
+    from nbgrader.preprocessors import ClearSolutions
+
+    quick = {grade_id: strip_hidden_tests(find_cell(source, grade_id).source) for grade_id in grade_cells(source)}
+    monkeypatch.chdir(reference_runs)
+    for name, submission in SUBMISSIONS.items():
+        if submission.stub:
+            continue
+        namespace = namespace_with(source, submission.edits)
+        for grade_id, code in quick.items():
+            part = grade_cells(source)[grade_id]
+            whole_part_fails = {check for check in submission.expected_failures.get(part, ())} == {
+                name for name, _, _ in list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER)}
+            if whole_part_fails:  # e.g. a reversed comparison: the quick check catches it too
+                with pytest.raises(AssertionError):
+                    exec(compile(code, grade_id, "exec"), namespace)
+            else:
+                exec(compile(code, grade_id, "exec"), namespace)
+    stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    namespace = run_in_process(stub, allow_errors=True)
+    for grade_id, code in quick.items():
+        if grade_id == "runs_checks":
+            continue  # the stub next to the reference runs: the files are there
+        with pytest.raises(Exception):
+            exec(compile(code, grade_id, "exec"), namespace)
+
+
+def test_notebook_settings_are_the_calibrated_presets(reference_namespace):
+    """Are the notebook's healthy, overpowering and collapse settings exactly the kit's presets,
+    the ones calibration.json ran on five seeds?"""
+    from ganlab_kit.keras_gan.failure import PRESETS
+
+    assert reference_namespace["HEALTHY_SETTINGS"] == PRESETS["healthy"]
+    assert reference_namespace["OVERPOWER_SETTINGS"] == PRESETS["overpowered"]
+    assert reference_namespace["COLLAPSE_SETTINGS"] == PRESETS["collapsed"]
+    calibration = json.loads((CHECKS / "calibration.json").read_text())
+    for name, preset in PRESETS.items():
+        assert calibration["presets"][name] == preset.to_dict(), name
+
+
+def test_calibration_shows_five_of_five():
+    """Does every provoking setting provoke its failure on 5 of 5 seeds, the healthy one neither,
+    with the kit's alarms agreeing with the reference detectors on every run?"""
+    calibration = json.loads((CHECKS / "calibration.json").read_text())
+    rows = calibration["runs"]
+    for name in ("healthy", "overpowered", "collapsed"):
+        assert len({row["seed"] for row in rows if row["run"] == name}) >= 5, name
+    for row in rows:
+        assert row["kit_alarm_overpowering"] == row["overpowers"], row
+        assert row["kit_alarm_collapse"] == row["collapsed"], row
+        assert row["collapsed_keras"] == row["collapsed"], row  # the notebook's and the checks' classifier
+        if row["run"] == "healthy":
+            assert not row["overpowers"] and not row["collapsed"], row
+        elif row["run"] == "overpowered":
+            assert row["overpowers"], row
+        else:
+            assert row["collapsed"], row
+
+
+def test_kit_alarms_agree_with_the_detectors_on_the_reference_runs(reference_runs):
+    """On the shipped reference runs, do the dashboard's alarms say what the reference detectors say?"""
+    from ganlab_kit.keras_gan.failure import (discriminator_overpowers, kit_alarms, load_run,
+                                              mode_collapsed)
+    from ganlab_kit.scoring import classify
+
+    expected = {"healthy": (False, False), "overpowered": (True, True), "collapsed": (False, True)}
+    for name, (overpowers, collapsed) in expected.items():
+        run = load_run(name, reference_runs)
+        labels, _ = classify(run["samples"][-1])
+        assert (discriminator_overpowers(run), mode_collapsed(labels)) == (overpowers, collapsed), name
+        alarms = kit_alarms(run)
+        assert (alarms["overpowering"] is not None, alarms["collapse"] is not None) == (overpowers, collapsed), name
+
+
+def test_collapse_alarm_catches_a_generator_that_never_varied():
+    """Is mode collapse raised for samples that were one repeated digit from the start (no varied
+    phase to fall from), as the lab's provoked runs produce, and only with the reference spread
+    (the kit's fix: the old alarm compared only with the run's own best spread)?"""
+    from ganlab_kit.data import load_mnist
+    from ganlab_kit.widgets.alarms import MODE_COLLAPSE, AlarmMonitor
+
+    data = load_mnist(split="test")
+    one_digit = np.repeat(data.images.numpy()[:1], 64, axis=0)
+    one_digit = one_digit + np.random.default_rng(0).normal(0, 0.05, one_digit.shape).astype(np.float32)
+    for reference_spread, raised in ((None, True), (0.0, False)):
+        monitor = AlarmMonitor(collapse_warmup_steps=100, reference_spread=reference_spread)
+        for step in (0, 100, 200, 300):
+            monitor.observe_samples(step, np.clip(one_digit, -1, 1))
+        assert monitor.is_active(MODE_COLLAPSE) is raised
+    varied = data.images.numpy()[::10][:64]
+    monitor = AlarmMonitor(collapse_warmup_steps=100)
+    for step in (0, 100, 200, 300):
+        monitor.observe_samples(step, varied)
+    assert not monitor.is_active(MODE_COLLAPSE)
+
+
+def test_training_cells_save_and_grading_loads_the_runs(source, tmp_path, monkeypatch):
+    """Fast path: do the training cells, capped at a few steps (GANLAB_MAX_STEPS), train with the
+    notebook's own functions and save each run, and does the same notebook under nbgrader load
+    them instead of training?"""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANLAB_MAX_STEPS", "3")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace = run_in_process(nbformat.from_dict(source), skip_tags=())
+    for name in ("healthy", "overpowered", "collapsed", "fixed"):
+        assert (tmp_path / f"{name}_history.json").is_file() and (tmp_path / f"{name}_samples.npy").is_file()
+        assert len(namespace[name]["d_acc"]) == 3
+    assert namespace["overpowered"]["config"]["generator_hidden"] == []
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    calls = []
+    monkeypatch.setattr("ganlab_kit.keras_gan.failure.run_experiment", lambda *a, **k: calls.append(a))
+    graded = run_in_process(nbformat.from_dict(source), skip_tags=())
+    assert not calls and graded["healthy"]["d_acc"] == namespace["healthy"]["d_acc"]
