@@ -115,7 +115,7 @@ def test_playground_in_jupyterlab(jupyterlab, tmp_path):
             time.sleep(4)
             page.locator(".ganlab-playground-snapshot").click()
             status = page.locator(".ganlab-playground-status")
-            expect(status).to_contain_text("saved playground_001.png", timeout=60_000)
+            expect(status).to_contain_text(re.compile(r"saved playground_00\d\.png"), timeout=60_000)
             page.locator(".ganlab-playground-pause").click()
             expect(status).to_contain_text("paused", timeout=30_000)
             time.sleep(1.5)  # the paused view's last redraw
@@ -126,6 +126,9 @@ def test_playground_in_jupyterlab(jupyterlab, tmp_path):
 
     records = [json.loads(line) for line in
                (jupyterlab.root / "playground_log.jsonl").read_text().splitlines()]
-    assert len(records) == 1 and records[0]["reason"] == "button" and records[0]["examples"] > 0
-    assert records[0]["generator"]["layers"][2] == {"kind": "fc", "units": 784}
-    assert (jupyterlab.root / "playground_001.png").is_file()
+    # the fully connected model trains fast: an automatic snapshot at 10,000 may come first
+    button = [record for record in records if record["reason"] == "button"]
+    assert len(button) == 1 and button[0]["examples"] > 0
+    assert {record["reason"] for record in records} <= {"button", "auto 10000", "auto 25000"}
+    assert all(record["generator"]["layers"][2] == {"kind": "fc", "units": 784} for record in records)
+    assert all((jupyterlab.root / record["snapshot"]).is_file() for record in records)

@@ -61,7 +61,7 @@ class LayerRow:
         options = [(kind.label, name) for name, kind in LAYER_KINDS.items()
                    if column.spec.role in kind.roles]
         self.kind = widgets.Dropdown(options=options, value=layer.kind,
-                                     layout=widgets.Layout(width="150px"))
+                                     layout=widgets.Layout(width="140px"))
         self.settings: Dict[str, Any] = {}
         for name, value in layer.params.items():
             if name == "shape":
@@ -74,12 +74,12 @@ class LayerRow:
                                                style={"description_width": "36px"})
             else:
                 box = widgets.IntText(value=value, description=name,
-                                      layout=widgets.Layout(width="112px"),
-                                      style={"description_width": "46px"})
+                                      layout=widgets.Layout(width="100px"),
+                                      style={"description_width": "initial"})
             box.observe(partial(self._on_setting, name), names="value")
             self.settings[name] = box
         self.shape = widgets.HTML()
-        small = widgets.Layout(width="32px", padding="0")
+        small = widgets.Layout(width="28px", padding="0")
         self.up = widgets.Button(icon="arrow-up", tooltip="move up", layout=small)
         self.down = widgets.Button(icon="arrow-down", tooltip="move down", layout=small)
         self.insert = widgets.Button(icon="plus", tooltip="insert a layer below", layout=small)
@@ -217,7 +217,7 @@ class Playground:
     def __init__(self, directory: Union[str, os.PathLike] = ".", model: str = "Convolutional",
                  settings: Optional[TrainingSettings] = None,
                  auto_snapshots: Sequence[int] = AUTO_SNAPSHOTS, dataset: Any = None,
-                 refresh_seconds: float = 1.0, max_overhead: float = 0.02,
+                 refresh_seconds: float = 1.0, max_overhead: float = 0.015,
                  log_name: str = LOG_NAME) -> None:
         self.session = PlaygroundSession(directory, model, settings, auto_snapshots, dataset, log_name)
         self.throttle = RedrawThrottle(refresh_seconds, max_overhead)
@@ -275,9 +275,9 @@ class Playground:
             widgets.HBox([w["train"], w["pause"], w["reset"], w["snapshot"], w["status"]],
                          layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
             widgets.HBox([widgets.VBox([self.generator.box, self.discriminator.box],
-                                       layout=widgets.Layout(width="48%")),
+                                       layout=widgets.Layout(width="52%")),
                           widgets.VBox([w["stats"], w["samples"], w["curves"]],
-                                       layout=widgets.Layout(width="52%"))],
+                                       layout=widgets.Layout(width="48%"))],
                          layout=widgets.Layout(align_items="flex-start")),
         ])
         w["box"].add_class("ganlab-playground")
