@@ -46,7 +46,8 @@ from traitlets import Bool, Enum, HasTraits, Int, List as ListTrait, Unicode, de
 from traitlets.config import Configurable
 
 __all__ = [
-    "Sandbox", "SandboxedKernelManager", "AsyncSandboxedKernelManager", "SandboxUnavailable",
+    "Sandbox", "SandboxedKernelManager", "AsyncSandboxedKernelManager",
+    "BlockingSandboxedKernelManager", "SandboxUnavailable",
     "isolation_status", "sandbox_command", "sandbox_env", "run_sandboxed", "SandboxUser",
     "GRADER_DIR_ENV", "SANDBOX_GRADER_DIR", "KEPT_ENV",
 ]
@@ -657,15 +658,21 @@ class _SandboxedKernelMixin(HasTraits):
             parent_del()
 
 
-class SandboxedKernelManager(_SandboxedKernelMixin, KernelManager):
-    """A jupyter_client kernel manager whose kernel runs in a :class:`Sandbox`; usable as
-    ``c.Execute.kernel_manager_class`` / ``c.ExecutePreprocessor.kernel_manager_class``.
-    ``isolated`` tells whether the running kernel is sandboxed."""
-
-    cleanup_resources = run_sync(_SandboxedKernelMixin._async_cleanup_resources)
-
-
-class AsyncSandboxedKernelManager(_SandboxedKernelMixin, AsyncKernelManager):
-    """The asyncio flavour of :class:`SandboxedKernelManager` (nbclient's default class)."""
+class SandboxedKernelManager(_SandboxedKernelMixin, AsyncKernelManager):
+    """A jupyter_client kernel manager whose kernel runs in a :class:`Sandbox`: the class for
+    ``c.Execute.kernel_manager_class`` / ``c.ExecutePreprocessor.kernel_manager_class`` and
+    nbclient (which needs an asyncio manager: with a blocking one it waits forever on a
+    kernel that died). ``isolated`` tells whether the running kernel is sandboxed."""
 
     cleanup_resources = _SandboxedKernelMixin._async_cleanup_resources
+
+
+#: The same class under the name of its asyncio flavour.
+AsyncSandboxedKernelManager = SandboxedKernelManager
+
+
+class BlockingSandboxedKernelManager(_SandboxedKernelMixin, KernelManager):
+    """:class:`SandboxedKernelManager` with jupyter_client's blocking API (``start_kernel()``
+    returns when the kernel runs), for scripts; not for nbclient."""
+
+    cleanup_resources = run_sync(_SandboxedKernelMixin._async_cleanup_resources)
