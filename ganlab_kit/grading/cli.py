@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--course-dir", help="where to build the course (default: demo-course/ in the "
                                            "repository; a folder ganlab did not make is never touched)")
     demo.add_argument("--repo", help="the ganlab-kit checkout (default: found from here)")
-    demo.add_argument("--assignment", default="pytorch_gan", help="assignment to grade (default: pytorch_gan)")
+    demo.add_argument("--assignment", default=None,
+                      help="only this lab (default: every lab, each in <course-dir>/<lab>/)")
     demo.add_argument("--students", help="comma-separated demo students (default: all)")
     demo.set_defaults(func=_demo)
 
@@ -36,14 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "run resumes where it stopped; a submission that cannot be graded gets an error "
                     "status and never stops the others. Ends with a status table per student.")
     autograde.add_argument("assignment", metavar="LAB", help="the assignment to grade, e.g. pytorch_gan")
-    autograde.add_argument("--course-dir", default=".", help="the nbgrader course folder (default: here)")
-    autograde.add_argument("--workers", type=int, default=1,
+    autograde.add_argument("--course-dir", default=".", metavar="DIR", help="the nbgrader course folder (default: here)")
+    autograde.add_argument("--workers", type=int, default=1, metavar="N",
                            help="submissions graded at once on this machine (default: 1; a grading "
                                 "kernel uses one core)")
     autograde.add_argument("--scheduler", metavar="ADDRESS",
                            help="grade on this Dask distributed scheduler (tcp://host:8786) instead "
                                 "of this machine; --workers then caps the tasks in flight")
-    autograde.add_argument("--students", help="comma-separated student ids (default: every submission)")
+    autograde.add_argument("--students", metavar="A,B", help="comma-separated student ids (default: every submission)")
     autograde.add_argument("--force", action="store_true",
                            help="regrade students already recorded for the same submission")
     autograde.add_argument("--retry-errors", action="store_true",
@@ -60,17 +61,26 @@ def _repository(args: argparse.Namespace):
 def _demo(args: argparse.Namespace) -> int:
     from .bridge import GradingSetupError
     from .course import NbgraderError
-    from .demo import run_demo
+    from .demo import run_demo, run_demos
 
     students = [name.strip() for name in args.students.split(",")] if args.students else None
+    if students and not args.assignment:
+        print("ganlab demo: --students needs --assignment (student names differ between labs)",
+              file=sys.stderr)
+        return 2
+    log = lambda message: print(f"ganlab demo: {message}", flush=True)  # noqa: E731
     try:
-        report = run_demo(args.course_dir, _repository(args), students, args.assignment,
-                          log=lambda message: print(f"ganlab demo: {message}", flush=True))
+        if args.assignment:
+            reports = [run_demo(args.course_dir, _repository(args), students, args.assignment, log=log)]
+        else:
+            reports = run_demos(args.course_dir, _repository(args), log=log)
     except (GradingSetupError, NbgraderError) as error:
         print(f"ganlab demo: {error}", file=sys.stderr)
         return 2
-    print(report.to_text())
-    if not report.ok:
+    for report in reports:
+        print(report.to_text())
+        print()
+    if not all(report.ok for report in reports):
         print("ganlab demo: some students did not get the points their mistakes should cost "
               "(rows marked UNEXPECTED)", file=sys.stderr)
         return 1

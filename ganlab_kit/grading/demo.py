@@ -18,9 +18,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 from .bridge import GradingSetupError, list_checks
 from .course import Course, GradeCell, Repository, find_repository, require_nbgrader
 from .notebook import read_notebook, student_copy
-from .submissions import Submission, answers_of, load_submissions
+from .submissions import Submission, answers_of, load_submission_module, load_submissions
 
-__all__ = ["DemoRow", "DemoReport", "expected_points", "reference_generator_file", "run_demo"]
+__all__ = ["DemoRow", "DemoReport", "expected_points", "reference_generator_file", "reference_files",
+           "run_demo", "run_demos"]
 
 DEFAULT_ASSIGNMENT = "pytorch_gan"
 
@@ -43,6 +44,17 @@ def reference_generator_file(destination: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     torch.save(generator.state_dict(), destination)
     return destination
+
+
+def reference_files(repository: Repository, assignment: str, folder: Path) -> Dict[str, Path]:
+    """The files a lab's reference student hands in beside the notebook, written to ``folder``:
+    the lab's ``reference_files`` hook in its submissions.py, else the PyTorch lab's generator.pt."""
+    folder.mkdir(parents=True, exist_ok=True)
+    module = load_submission_module(repository.autograder / assignment)
+    hook = getattr(module, "reference_files", None)
+    if hook is not None:
+        return {name: Path(path) for name, path in hook(folder).items()}
+    return {"generator.pt": reference_generator_file(folder / "generator.pt")}
 
 
 def expected_points(submission: Submission, cells: Sequence[GradeCell],
@@ -152,18 +164,17 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
     course.generate_assignment(assignment)
     source = read_notebook(course.source_notebook(assignment))
     release = read_notebook(course.release_notebook(assignment))
-    generator_file = None
+    handed_in = None
     for submission in submissions:
         files = {}
         if submission.generator == "reference":
-            generator_file = generator_file or reference_generator_file(
-                course.root / "reference" / "generator.pt")
-            files["generator.pt"] = generator_file
+            handed_in = handed_in or reference_files(repository, assignment, course.root / "reference")
+            files.update(handed_in)
         notebook = release if submission.stub else student_copy(release, source,
                                                                 answers_of(submission, source))
         course.add_submission(assignment, submission.name, notebook, files)
-    log(f"nbgrader autograde ({len(submissions)} submissions)")
-    seconds = course.autograde(assignment)
+    log(f"ganlab autograde ({len(submissions)} submissions, 2 workers)")
+    seconds = course.autograde(assignment, workers=2)
     log("nbgrader generate_feedback")
     course.generate_feedback(assignment)
     csv = course.export_csv()
@@ -178,3 +189,16 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
                                    expected_points(submission, cells, catalogue),
                                    seconds.get(submission.name)))
     return report
+
+
+def run_demos(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
+              assignments: Optional[Sequence[str]] = None,
+              log: Callable[[str], None] = print) -> List[DemoReport]:
+    """:func:`run_demo` for every lab (or ``assignments``), each in ``<course_dir>/<lab>/``."""
+    repository = repository or find_repository()
+    course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
+    reports = []
+    for assignment in assignments or repository.assignment_names():
+        log(f"--- {assignment} ---")
+        reports.append(run_demo(course_dir / assignment, repository, None, assignment, log=log))
+    return reports

@@ -10,6 +10,7 @@ gives the same bytes.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
@@ -18,7 +19,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from .course import Course, Repository, find_repository, require_nbgrader
-from .demo import reference_generator_file
+from .demo import reference_files
 from .notebook import read_notebook
 
 __all__ = ["normalize_notebook", "generate_solutions"]
@@ -27,7 +28,9 @@ _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def normalize_notebook(notebook: NotebookNode) -> NotebookNode:
-    """Drop what changes from run to run: execution timestamps, widget state and widget views."""
+    """Drop what changes from run to run: execution timestamps, widget state and widget views;
+    merge consecutive prints to one stream (how many messages a print arrives in depends on
+    the machine's load, not on the notebook)."""
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
@@ -40,6 +43,10 @@ def normalize_notebook(notebook: NotebookNode) -> NotebookNode:
                 data.pop(_WIDGET_VIEW)
                 if not data:
                     continue
+            if (output.get("output_type") == "stream" and kept and kept[-1].get("output_type") == "stream"
+                    and kept[-1].get("name") == output.get("name")):
+                kept[-1]["text"] = kept[-1]["text"] + output["text"]
+                continue
             kept.append(output)
         cell.outputs = kept
     return notebook
@@ -60,8 +67,10 @@ def generate_solutions(output: Optional[os.PathLike] = None, repository: Optiona
         # the grading budget: a run with a saved generator.pt loads it instead of training
         environment["NBGRADER_EXECUTION"] = "solution"
         for name in names:
-            if "generator.pt" in course.source_notebook(name).read_text():
-                reference_generator_file(course.root / "source" / name / "generator.pt")
+            if (repository.autograder / name / "submissions.py").is_file():
+                # the files the reference student hands in (generator.pt, ...) lie next to the notebook
+                for file_name, path in reference_files(repository, name, Path(scratch) / "files" / name).items():
+                    shutil.copyfile(path, course.root / "source" / name / file_name)
             log(f"nbgrader generate_solution {name}")
             executed = read_notebook(course.generate_solution(name, environment))
             target = output / name / f"{name}.ipynb"

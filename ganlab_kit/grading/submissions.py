@@ -18,7 +18,7 @@ from nbformat import NotebookNode
 
 from .notebook import find_cell, solution_text
 
-__all__ = ["Edit", "Submission", "ALL_CHECKS", "load_submissions", "answers_of"]
+__all__ = ["Edit", "Submission", "ALL_CHECKS", "load_submissions", "load_submission_module", "answers_of"]
 
 #: ``expected_failures`` value of a submission that should fail every check.
 ALL_CHECKS = "all"
@@ -69,15 +69,23 @@ def answers_of(submission: Submission, source: NotebookNode) -> Dict[str, str]:
     return answers
 
 
-def load_submissions(assignment_checks: Union[str, "os.PathLike[str]"]) -> List[Submission]:
-    """The ``SUBMISSIONS`` list of ``<assignment_checks>/submissions.py``."""
+def load_submission_module(assignment_checks: Union[str, "os.PathLike[str]"]):
+    """The module ``<assignment_checks>/submissions.py`` (``SUBMISSIONS``, and optionally
+    ``reference_files(folder) -> {file name: path}``: the files the reference student hands
+    in beside the notebook)."""
     path = Path(assignment_checks) / "submissions.py"
     if not path.is_file():
         raise FileNotFoundError(f"no demo submissions at {path}")
     spec = importlib.util.spec_from_file_location(f"_ganlab_submissions_{path.parent.name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    submissions = list(module.SUBMISSIONS)
+    return module
+
+
+def load_submissions(assignment_checks: Union[str, "os.PathLike[str]"]) -> List[Submission]:
+    """The ``SUBMISSIONS`` list of ``<assignment_checks>/submissions.py``."""
+    path = Path(assignment_checks) / "submissions.py"
+    submissions = list(load_submission_module(assignment_checks).SUBMISSIONS)
     names = [submission.name for submission in submissions]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: demo student names repeat: {names}")
