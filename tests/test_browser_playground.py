@@ -65,11 +65,12 @@ def test_playground_in_jupyterlab(jupyterlab, tmp_path):
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
             headless=True, viewport={"width": 1400, "height": 1100})
         try:
-            context.set_default_timeout(30_000)
+            context.set_default_timeout(90_000)  # generous: the CI machine may be shared
             page = context.new_page()
-            page.goto(f"{jupyterlab.url}/lab/tree/playground.ipynb?token={TOKEN}")
+            page.goto(f"{jupyterlab.url}/lab/tree/playground.ipynb?token={TOKEN}", timeout=180_000)
             editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
             prompt = page.locator(".jp-Notebook .jp-InputPrompt").first
+            expect(editor).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
             for attempt in range(2):  # a key press can be lost while the page still settles
                 editor.click()
                 page.keyboard.press("Shift+Enter")

@@ -349,7 +349,6 @@ class PlaygroundSession:
         self._datasets: Dict[str, Any] = {}
         if dataset is not None:
             self._datasets[self.settings.data] = dataset
-        self.data_error: Optional[str] = None
         self.generator: ModelSpec = preset(model, "generator", self.image_shape)
         self.discriminator: ModelSpec = preset(model, "discriminator", self.image_shape)
         self.trainer = None
@@ -363,7 +362,6 @@ class PlaygroundSession:
         self._lock = threading.RLock()
         self.listeners: List[Callable[[str], None]] = []  # called with "step", "snapshot", "run"
         self.last_snapshot: Optional[Dict[str, Any]] = None
-        self.snapshot_error: Optional[str] = None
 
     # ------------------------------------------------------------------ data
     @property
@@ -386,12 +384,12 @@ class PlaygroundSession:
         if name not in dict((v, k) for k, v in DATASET_CHOICES):
             raise ValueError(f"unknown data set {name!r}; choose one of "
                              f"{[v for _, v in DATASET_CHOICES]}")
+        self._refuse_while_running()
         old_shape = self.image_shape
         presets = {role: next((model for model in PRESETS if getattr(self, role).to_dict()
                                == preset(model, role, old_shape, getattr(self, role).latent_dim).to_dict()),
                               None) for role in ("generator", "discriminator")}
         self.settings.data = name
-        self.data_error = None
         if self.image_shape != old_shape:
             # a preset follows the data's shape; an edited model keeps its layers
             for role, model in presets.items():
@@ -406,6 +404,7 @@ class PlaygroundSession:
     def load_preset(self, name: str) -> None:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
+        self._refuse_while_running()
         self.generator = preset(name, "generator", self.image_shape, self.generator.latent_dim)
         self.discriminator = preset(name, "discriminator", self.image_shape)
         self.model_changed()
@@ -429,10 +428,13 @@ class PlaygroundSession:
         """Models and settings are edited between runs, or while a run is paused/stopped."""
         return not self.is_running
 
-    def model_changed(self) -> None:
-        """Models or settings changed: the next Train starts a fresh run."""
+    def _refuse_while_running(self) -> None:
         if self.is_running:
             raise RuntimeError("pause or reset the run before changing the models or settings")
+
+    def model_changed(self) -> None:
+        """Models or settings changed: the next Train starts a fresh run."""
+        self._refuse_while_running()
         self.stop()
         if self.trainer is not None:
             self._discard_run()
