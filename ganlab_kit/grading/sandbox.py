@@ -505,6 +505,33 @@ def _popen_options(options: dict) -> dict:
     return options
 
 
+def _sandboxed_processes(bwrap_pid: int) -> List[int]:
+    """Host pids of the processes bubblewrap ``bwrap_pid`` runs (its descendants, without
+    bubblewrap's own monitor and init processes)."""
+    children: Dict[int, List[int]] = {}
+    names: Dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:]
+        parent = int(rest.split()[1])
+        children.setdefault(parent, []).append(int(entry))
+        names[int(entry)] = name
+    found, queue = [], [bwrap_pid]
+    while queue:
+        pid = queue.pop()
+        for child in children.get(pid, []):
+            queue.append(child)
+            if names.get(child) != "bwrap":
+                found.append(child)
+    return found
+
+
 def _kill_group(pid: int) -> None:
     """SIGKILL the process group of ``pid`` (bubblewrap and, with it, its PID namespace)."""
     for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
@@ -625,6 +652,20 @@ class _SandboxedKernelMixin(HasTraits):
         self.log.warning("kernel killed: the submission ran past Sandbox.wall_seconds = %s",
                          self.sandbox.wall_seconds)
         _kill_group(process.pid)
+
+    async def _async_signal_kernel(self, signum: int) -> None:  # type: ignore[override]
+        """Signals other than SIGKILL go to the processes inside the sandbox: sent to the
+        process group as jupyter_client does, SIGINT (an interrupt) would end bubblewrap
+        itself and, with it, the whole sandbox."""
+        process = getattr(self.provisioner, "process", None)
+        if not self.isolated or process is None or signum == signal.SIGKILL:
+            await super()._async_signal_kernel(signum)  # type: ignore[misc]
+            return
+        for pid in _sandboxed_processes(process.pid):
+            try:
+                os.kill(pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     async def _async_kill_kernel(self, restart: bool = False) -> None:  # type: ignore[override]
         process = getattr(self.provisioner, "process", None)
