@@ -66,8 +66,8 @@ class LayerRow:
         for name, value in layer.params.items():
             if name == "shape":
                 box = widgets.Text(value=", ".join(str(v) for v in value), description="shape",
-                                   layout=widgets.Layout(width="150px"),
-                                   style={"description_width": "38px"})
+                                   layout=widgets.Layout(width="140px"),
+                                   style={"description_width": "initial"})
             elif isinstance(LAYER_KINDS[layer.kind].defaults[name], float):
                 box = widgets.BoundedFloatText(value=value, min=0.0, max=1.0, step=0.05,
                                                description=name, layout=widgets.Layout(width="120px"),
