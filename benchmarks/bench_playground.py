@@ -81,15 +81,15 @@ def main(argv=None) -> int:
 
     times = {"bare": 0.0, "widget": 0.0}
     steps = {"bare": 0, "widget": 0}
-    for _ in range(args.rounds):
-        started = time.perf_counter()
-        bare.fit(args.steps)
-        times["bare"] += time.perf_counter() - started
-        steps["bare"] += args.steps
-        started = time.perf_counter()
-        playground.train(session.examples + args.steps * settings.batch_size)
-        times["widget"] += time.perf_counter() - started
-        steps["widget"] += args.steps
+    arms = {"bare": lambda: bare.fit(args.steps),
+            "widget": lambda: playground.train(session.examples + args.steps * settings.batch_size)}
+    for round_number in range(args.rounds):
+        order = ("bare", "widget") if round_number % 2 == 0 else ("widget", "bare")  # no arm always first
+        for arm in order:
+            started = time.perf_counter()
+            arms[arm]()
+            times[arm] += time.perf_counter() - started
+            steps[arm] += args.steps
     speed = {arm: steps[arm] * settings.batch_size / times[arm] for arm in times}
     ratio = speed["widget"] / speed["bare"]
     redraw_share = playground.throttle.total_cost / times["widget"]
