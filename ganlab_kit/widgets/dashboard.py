@@ -143,11 +143,20 @@ class TrainingDashboard(Callback):
             after a redraw grows with its cost).
         alarms: True for the default :class:`AlarmMonitor`, False for none, or your own.
         columns: columns of the sample grid.
+        quality_every: the live quality readout: every this many steps the kit's digit
+            classifier scores ``quality_samples`` samples (seeded noise, the trainer's
+            weight average when it keeps one) and a fourth panel shows the inception
+            score, the digits covered and the confident share against the kit's quality
+            bar. ``"auto"``: every 500 steps when the trainer learns all ten offline MNIST
+            digits (28 x 28, one channel), else off; 0 or None: off. Live, scoring is
+            skipped whenever it would take more than 1 % of the time.
+        quality_samples: samples scored per point of the readout.
     """
 
     def __init__(self, trainer: Optional[Any] = None, *, title: str = "GAN training",
                  refresh_seconds: float = 1.0, max_overhead: float = 0.015,
-                 alarms: Union[bool, AlarmMonitor] = True, columns: int = 8) -> None:
+                 alarms: Union[bool, AlarmMonitor] = True, columns: int = 8,
+                 quality_every: Union[str, int, None] = "auto", quality_samples: int = 500) -> None:
         if alarms is True:
             monitor: Optional[AlarmMonitor] = AlarmMonitor()
         elif alarms is False or alarms is None:
@@ -164,6 +173,9 @@ class TrainingDashboard(Callback):
         # the mode-collapse check runs the classifier (tens of ms): live, at most 0.5% of the
         # time; headless (no view), at every snapshot, so the static PNG is reproducible
         self.check_throttle = RedrawThrottle(0.0, 0.005)
+        self.quality_every = quality_every
+        self.quality_samples = int(quality_samples)
+        self.quality_throttle = RedrawThrottle(0.0, 0.01)  # scoring: at most 1 % of the time
         self._view: Optional[DashboardView] = None
         self._in_use: Optional[Any] = None  # the trainer (or Keras bridge) training now
         self._training = threading.Event()
@@ -174,6 +186,7 @@ class TrainingDashboard(Callback):
         self._pending_planned: Optional[int] = None
         self._run_steps: Optional[int] = None
         self._shown_in: Optional[str] = None  # the cell (execute request) showing the view
+        self._quality_every_now = 0  # the readout's interval in the current run
         self.live_clicks = False  # True once clicks can act while a cell runs
 
     # ------------------------------------------------------------------ widgets
@@ -416,13 +429,47 @@ class TrainingDashboard(Callback):
             planned = _keras_planned_steps(trainer)
         self._pending_planned = None
         self._catch_up_history(trainer)
+        self._quality_every_now = self._quality_interval(trainer)
         self.state.begin(int(getattr(trainer, "step", self.state.step)), planned)
+        self.state.note = self._empty_run_note(trainer, planned)
         self._training.set()
         self.throttle.reset()  # the first step redraws everything
         self._show_in_this_cell()
         self._refresh_controls()
 
+    def _quality_interval(self, trainer: Any) -> int:
+        """Steps between two quality scores for ``trainer`` (0: no readout)."""
+        every = self.quality_every
+        if every != "auto":
+            return int(every or 0)
+        data = getattr(trainer, "data", None)
+        name = str(getattr(data, "name", ""))
+        labels = getattr(data, "labels", None)
+        images = getattr(data, "images", None)
+        digits = (name.startswith("mnist") and labels is not None and images is not None
+                  and len(set(labels.tolist())) == 10 and tuple(images.shape[1:]) == (1, 28, 28))
+        return 500 if digits else 0
+
+    def _score_quality(self, trainer: Any) -> None:
+        from ..scoring import QUALITY_BAR, score_generator
+
+        live = self._view is not None
+        if live and not self.quality_throttle.due():
+            return
+        started = self.quality_throttle.clock()
+        sampler = getattr(trainer, "sampler", None) or getattr(trainer, "generator")
+        scores = score_generator(sampler, n=self.quality_samples, seed=0, reference=None)
+        with self._ui_lock:
+            self.state.quality_bar = QUALITY_BAR
+            self.state.quality_samples = self.quality_samples
+            self.state.add_quality(int(trainer.step), scores)
+        if live:
+            self.quality_throttle.done(started)
+
     def on_step_end(self, trainer: Any, record: Dict[str, float]) -> None:
+        every = self._quality_every_now
+        if every and int(record.get("step", 0)) % every == 0 and hasattr(trainer, "generator"):
+            self._score_quality(trainer)
         with self._ui_lock:  # a click on another thread may be pausing right now
             self.state.add_record(record)
             paused = bool(getattr(trainer, "is_paused", False))
@@ -439,6 +486,21 @@ class TrainingDashboard(Callback):
         self.state.add_snapshot(step, np.asarray(images), check_alarms=check)
         if check and live:
             self.check_throttle.done(started)
+
+    @staticmethod
+    def _empty_run_note(trainer: Any, planned: Optional[int]) -> Optional[str]:
+        """Why a run trains no step (grading), said on the dashboard instead of empty curves."""
+        if planned != 0 or len(getattr(trainer, "history", ()) or ()) or not hasattr(trainer, "generator"):
+            return None
+        path = getattr(trainer, "checkpoint_path", None)
+        if getattr(trainer, "loaded_from_checkpoint", False) and path is not None:
+            return (f"{path.name} loaded: trained before grading (its curves are not saved in "
+                    "the file); the samples are the loaded generator's")
+        from ..config import GradingBudget
+
+        if GradingBudget.from_environment().active:
+            return "not trained while grading: the autograder does not retrain this run"
+        return None
 
     def _catch_up_history(self, trainer: Any) -> None:
         """Steps the dashboard did not see: trained before it was attached, or loaded

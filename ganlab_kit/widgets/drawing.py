@@ -39,6 +39,8 @@ COLORS = {
     "right": (30, 150, 50), "wrong": (210, 35, 35),
     "text": (30, 30, 30), "muted": (120, 120, 120), "grid": (225, 225, 225),
     "frame": (170, 170, 170), "background": (255, 255, 255), "alarm": (200, 40, 30),
+    "inception_score": (148, 103, 189), "coverage": (140, 86, 75), "confident_rate": (23, 190, 207),
+    "bar": (150, 150, 150),
 }
 
 #: Panels of the curve plot: title, fixed y range (None: automatic), series.
@@ -142,7 +144,8 @@ def _tick_label(value: float) -> str:
 def _draw_panel(draw, box: Tuple[int, int, int, int], title: str,
                 y_range: Optional[Tuple[float, float]],
                 series: Sequence[Tuple[np.ndarray, np.ndarray, Color, str]],
-                x_range: Tuple[float, float]) -> None:
+                x_range: Tuple[float, float],
+                levels: Sequence[Tuple[float, Color]] = ()) -> None:
     left, top, right, bottom = box
     font, small = _font(13), _font(11)
     draw.text((left + 4, top + 2), title, fill=COLORS["text"], font=font)
@@ -175,6 +178,11 @@ def _draw_panel(draw, box: Tuple[int, int, int, int], title: str,
         draw.text((x0 - 4 - draw.textlength(label, font=small), y - 7), label,
                   fill=COLORS["muted"], font=small)
     draw.rectangle(plot, outline=COLORS["frame"], width=1)
+    for level, color in levels:  # dashed horizontal lines: a bar to reach
+        if high > low and low <= level <= high:
+            y = y1 - (level - low) / (high - low) * (y1 - y0)
+            for start in range(int(x0), int(x1), 8):
+                draw.line((start, y, min(start + 4, x1), y), fill=color, width=2)
     first, last = x_range
     if math.isfinite(first) and math.isfinite(last):
         draw.text((x0, y1 + 3), f"{int(first)}", fill=COLORS["muted"], font=small)
@@ -195,15 +203,39 @@ def _draw_panel(draw, box: Tuple[int, int, int, int], title: str,
             draw.line(points, fill=color, width=2, joint="curve")
 
 
-def draw_curves(state: DashboardState, width: int = 440, height: int = 480):
-    """The three curve panels (losses, D accuracy, mean D outputs) stacked in a column."""
+def _quality_panel(state: DashboardState):
+    """Title, y range, series and bar levels of the live quality readout (all on 0..1)."""
+    bar = state.quality_bar
+    steps = np.asarray(state.quality_steps, dtype=np.float64)
+    scale = {"inception_score": 10.0, "coverage": 10.0, "confident_rate": 1.0}
+    labels = {"inception_score": "IS/10", "coverage": "digits/10", "confident_rate": "confident"}
+    series = [(steps, np.asarray(state.quality[name], dtype=np.float64) / scale[name],
+               COLORS[name], labels[name]) for name in scale]
+    title = "quality"
+    levels = []
+    if bar is not None:
+        title += f" (- - bar: IS {bar.inception_score:g}, {bar.coverage}, {bar.confident_rate:.0%})"
+        levels = [(bar.inception_score / 10.0, COLORS["inception_score"]),
+                  (bar.coverage / 10.0, COLORS["coverage"]),
+                  (bar.confident_rate, COLORS["confident_rate"])]
+    return title, series, levels
+
+
+def draw_curves(state: DashboardState, width: int = 440, height: Optional[int] = None):
+    """The curve panels (losses, D accuracy, mean D outputs and, once the classifier has
+    scored samples, their quality against the bar) stacked in a column, 160 pixels each."""
     from PIL import ImageDraw
 
+    quality = bool(state.quality_steps)
+    panels = len(PANELS) + quality
+    height = height or 160 * panels
+    if not state.steps and state.note:
+        return _placeholder(width, height, state.note)
     image = _new(width, height)
     draw = ImageDraw.Draw(image)
     steps = state.steps
     x_range = (float(steps[0]), float(steps[-1])) if steps else (math.nan, math.nan)
-    panel_height = height // len(PANELS)
+    panel_height = height // panels
     buckets = max(2, (width - 52) // 2)
     for index, (title, y_range, names) in enumerate(PANELS):
         series = []
@@ -212,6 +244,11 @@ def draw_curves(state: DashboardState, width: int = 440, height: int = 480):
             series.append((x, y, COLORS[name], label))
         top = index * panel_height
         _draw_panel(draw, (0, top, width, top + panel_height - 4), title, y_range, series, x_range)
+    if quality:
+        title, series, levels = _quality_panel(state)
+        top = len(PANELS) * panel_height
+        _draw_panel(draw, (0, top, width, top + panel_height - 4), title, (0.0, 1.05), series,
+                    x_range, levels)
     return image
 
 
@@ -222,8 +259,11 @@ def _placeholder(width: int, height: int, text: str):
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, width - 1, height - 1), outline=COLORS["frame"])
     font = _font(13)
-    draw.text(((width - draw.textlength(text, font=font)) / 2, height / 2 - 8), text,
-              fill=COLORS["muted"], font=font)
+    lines = _wrap(text, font, width - 24, draw)
+    top = height / 2 - 9 * len(lines)
+    for index, line in enumerate(lines):
+        draw.text(((width - draw.textlength(line, font=font)) / 2, top + 18 * index), line,
+                  fill=COLORS["muted"], font=font)
     return image
 
 
@@ -289,6 +329,8 @@ def draw_dashboard(state: DashboardState, title: str = "GAN training", columns: 
     image = _new(width, height)
     draw = ImageDraw.Draw(image)
     header = f"{title} · {state.step_text()} · {state.status}"
+    if state.note and not state.steps:
+        header = f"{title} · {state.note.split(':')[0]}"  # the note's first clause; all of it below
     if live:
         header += f" · {state.speed_text()}"
     draw.text((10, 8), header, fill=COLORS["text"], font=_font(16))

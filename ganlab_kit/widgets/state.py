@@ -18,7 +18,7 @@ import numpy as np
 
 from .alarms import Alarm, AlarmMonitor
 
-__all__ = ["DashboardState", "RedrawThrottle", "CURVE_METRICS", "STATUSES",
+__all__ = ["DashboardState", "RedrawThrottle", "CURVE_METRICS", "QUALITY_METRICS", "STATUSES",
            "format_duration", "bucket_means"]
 
 Clock = Callable[[], float]
@@ -26,6 +26,8 @@ Clock = Callable[[], float]
 #: Metrics the dashboard plots, as the trainer names them.
 CURVE_METRICS = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake",
                  "g_grad_norm")
+#: The live quality readout's series (the classifier's scores of samples), as SampleScores names them.
+QUALITY_METRICS = ("inception_score", "coverage", "confident_rate")
 #: Values of :attr:`DashboardState.status`.
 STATUSES = ("idle", "running", "paused", "stopped", "finished", "failed")
 
@@ -124,6 +126,13 @@ class DashboardState:
         self.snapshot_images: Optional[np.ndarray] = None  # (N, C, H, W) in [-1, 1]
         self.snapshot_version = 0  # grows with every new snapshot
         self.error: Optional[str] = None
+        # the live quality readout: the classifier's scores every few hundred steps
+        self.quality_steps: List[int] = []
+        self.quality: Dict[str, List[float]] = {name: [] for name in QUALITY_METRICS}
+        self.quality_bar = None  # a ganlab_kit.scoring.QualityBar drawn with the curves
+        self.quality_samples = 0  # samples scored per point
+        #: a line that explains an empty run, e.g. "generator.pt loaded: trained before grading"
+        self.note: Optional[str] = None
         self._times: Deque[Tuple[float, int]] = deque(maxlen=max(2, rate_window))
 
     # ------------------------------------------------------------------ updates
@@ -184,6 +193,20 @@ class DashboardState:
         self.snapshot_version += 1
         if check_alarms and self.alarm_monitor is not None:
             self.alarm_monitor.observe_samples(int(step), images)
+
+    def add_quality(self, step: int, scores) -> None:
+        """The classifier's scores (a ``SampleScores``) of samples drawn at ``step``."""
+        self.quality_steps.append(int(step))
+        for name in QUALITY_METRICS:
+            self.quality[name].append(float(getattr(scores, name)))
+
+    def quality_text(self) -> str:
+        """``"step 1500: IS 7.41, 10 digits, 78% confident"`` (empty before the first score)."""
+        if not self.quality_steps:
+            return ""
+        values = {name: self.quality[name][-1] for name in QUALITY_METRICS}
+        return (f"step {self.quality_steps[-1]}: IS {values['inception_score']:.2f}, "
+                f"{int(values['coverage'])} digits, {values['confident_rate']:.0%} confident")
 
     def set_paused(self, paused: bool) -> None:
         if paused and self.status == "running":
