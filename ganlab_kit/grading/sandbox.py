@@ -390,7 +390,8 @@ def _ancestors(command: Sequence[str]) -> List[str]:
     folders: List[str] = []
     for destination in destinations:
         parent = os.path.dirname(destination)
-        while parent not in mounts and parent not in folders and parent != "/":
+        while (parent not in mounts and parent not in folders and parent != "/"
+               and not any(_is_within(parent, mount) for mount in destinations)):
             folders.append(parent)
             parent = os.path.dirname(parent)
     return sorted(folders, key=lambda folder: folder.count("/"))
@@ -575,7 +576,7 @@ class _SandboxedKernelMixin(HasTraits):
                     f"{self.isolation_reason}")
         if not self.isolated:
             _warn_once(not_isolated_warning(self.isolation_reason))
-            self.log.warning("grading kernel is not isolated: %s", self.isolation_reason)
+            self.log.debug("grading kernel is not isolated: %s", self.isolation_reason)
 
     def _prepare_state(self) -> None:
         """The kernel's private host folder: connection file, ipc sockets, passwd."""
