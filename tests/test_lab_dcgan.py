@@ -44,6 +44,7 @@ MUTANTS = {
     ("noise", "test_fresh_and_seeded"): [Edit(
         "noise_answer", "2 * torch.rand(batch_size, latent_dim) - 1",
         "torch.from_numpy(__import__('numpy').random.uniform(-1, 1, (batch_size, latent_dim))).float()")],
+    ("generator", "test_output_range"): [Edit("generator_answer", "            nn.Tanh(),\n", "")],
     ("discriminator", "test_output_shape"): [Edit("discriminator_answer", "return self.net(x)", "return self.net(x).squeeze(1)")],
     ("discriminator", "test_strided_convolutions"): [
         Edit("discriminator_answer", "nn.Conv2d(channels, width, 4, stride=2, padding=1),",

@@ -112,8 +112,9 @@ def write(output: Path, row: dict) -> None:
                   "G Adam 1e-3 / D 2e-4 (0.5, 0.999), label smoothing 0.1, logits, fit_to_bar "
                   "(EMA 0.995 from step 500, stops at the data set's bar, checks every 250 steps)",
         "samples": 1000, "noise_seed": 0,
-        "measured_on": "2 shared CPU cores (about six engineers' jobs), one torch thread per run; "
-                       "seconds are wall time under that load",
+        "measured_on": "2 CPU cores shared with about 30 runnable jobs of other engineers (load average "
+                       "25-30); one torch thread per run, the ten runs side by side, each process getting "
+                       "about a tenth of a core; seconds are wall time under that load, far above idle",
         "runs": runs}, indent=1) + "\n")
 
 
