@@ -300,3 +300,52 @@ def test_training_cell_loads_the_saved_generator_under_grading(source, tmp_path,
     saved = read_dense_weights(tmp_path / GENERATOR_FILE)
     assert np.array_equal(namespace["generator"].layers[-1].get_weights()[0], saved[-1][0])
     assert (tmp_path / GENERATOR_FILE).read_bytes() == reference_file.read_bytes()  # not overwritten
+
+
+def test_lab_steps_follow_the_fast_path_and_the_grading_budget(monkeypatch):
+    """Does lab_steps give all steps normally, at most $GANLAB_LAB_STEPS when set, and at most
+    GANLAB_MAX_STEPS under nbgrader?"""
+    from ganlab_kit.keras_gan.lab import lab_steps
+
+    assert lab_steps(2000) == 2000
+    monkeypatch.setenv("GANLAB_LAB_STEPS", "20")
+    assert lab_steps(2000) == 20 and lab_steps(5) == 5
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("GANLAB_MAX_STEPS", "0")
+    assert lab_steps(2000) == 0
+    monkeypatch.setenv("GANLAB_LAB_STEPS", "many")
+    with pytest.raises(ValueError, match="GANLAB_LAB_STEPS"):
+        lab_steps(10)
+
+
+def test_weights_reader_finds_layers_by_shape_and_refuses_the_rest(tmp_path):
+    """Does read_dense_weights find the lab's Dense layers by shape in .h5 and .npz files, whatever
+    their names and order, and refuse missing, ambiguous or unreadable files with a clear message?"""
+    import h5py
+
+    from ganlab_kit.keras_gan.lab_weights import (NumpyMLPGenerator, WeightsFileError, dense_shapes,
+                                                  read_dense_weights, save_dense_arrays)
+
+    rng = np.random.default_rng(0)
+    weights = [(rng.standard_normal(shape).astype(np.float32) * 0.05, rng.standard_normal(shape[1]).astype(np.float32))
+               for shape in dense_shapes()]
+    with h5py.File(tmp_path / "g.weights.h5", "w") as handle:
+        for index, (kernel, bias) in reversed(list(enumerate(weights))):  # stored in another order
+            handle[f"layers/whatever_{index}/vars/0"] = kernel
+            handle[f"layers/whatever_{index}/vars/1"] = bias
+    read = read_dense_weights(tmp_path / "g.weights.h5")
+    assert all(np.array_equal(a, b) for pair, other in zip(read, weights) for a, b in zip(pair, other))
+    save_dense_arrays(weights, tmp_path / "g.npz", dtype=np.float32)
+    assert all(np.array_equal(a, b) for pair, other in zip(read_dense_weights(tmp_path / "g.npz"), weights)
+               for a, b in zip(pair, other))
+    images = NumpyMLPGenerator(read)(rng.standard_normal((3, 100)))
+    assert images.shape == (3, 784) and np.abs(images).max() <= 1.0
+    with h5py.File(tmp_path / "twice.h5", "w") as handle:
+        handle["a"], handle["b"] = weights[0][0], weights[0][0]
+    with pytest.raises(WeightsFileError, match="2 array"):
+        read_dense_weights(tmp_path / "twice.h5")
+    (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(WeightsFileError, match="not a readable HDF5"):
+        read_dense_weights(tmp_path / "junk.weights.h5")
+    with pytest.raises(WeightsFileError, match="there is no"):
+        read_dense_weights(tmp_path / "missing.weights.h5")

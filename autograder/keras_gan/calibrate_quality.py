@@ -58,13 +58,12 @@ def calibrate(seed: int, steps: int, every: int, reference: bool) -> list:
                      "inception_score": round(scores.inception_score, 3), "coverage": scores.coverage,
                      "confident_rate": round(scores.confident_rate, 3)})
         print(json.dumps(rows[-1]), flush=True)
+        if reference:  # the latest checkpoint is the kit's reference generator
+            save_dense_arrays(dense_weights(), REFERENCE_KERAS_GENERATOR)
 
     namespace["save_sample_grid"] = score
     namespace["train_gan"](generator, discriminator, gan, images, steps, sample_interval=every,
                            sample_dir=f"/tmp/keras_gan_calibration_{seed}", seed=seed)
-    if reference:
-        save_dense_arrays(dense_weights(), REFERENCE_KERAS_GENERATOR)
-        print(f"wrote {REFERENCE_KERAS_GENERATOR}")
     return rows
 
 
@@ -85,7 +84,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="default: the notebook's TRAINING_STEPS")
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--write-reference", action="store_true",
-                        help="save the (first) seed's final generator as the kit's reference weights")
+                        help="save the (first) seed's generator at every checkpoint as the kit's reference weights")
     parser.add_argument("--rows", type=Path, help="append the rows (JSON lines) to this file instead of writing")
     parser.add_argument("--merge", type=Path, nargs="+", help="JSON-lines files of earlier runs to write out")
     args = parser.parse_args()
@@ -95,6 +94,9 @@ def main() -> None:
                 if line.startswith("{")]
         write(rows, steps)
         return
+    from ganlab_kit.keras_gan import require_tensorflow_backend
+
+    require_tensorflow_backend()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
