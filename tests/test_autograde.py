@@ -224,6 +224,18 @@ def test_a_second_writer_is_refused(broken_class):
     assert len(autograde_course(broken_class, LAB, log=lambda message: None).rows) == 3
 
 
+def test_a_gradebook_that_cannot_be_written_stops_the_run_cleanly(broken_class, monkeypatch, capsys):
+    """When the writer cannot record a student (say the gradebook is locked), does the command stop
+    with exit code 2 and a message naming the student, instead of a traceback?"""
+    def locked(*args, **kwargs):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(autograde_module, "_record", locked)
+    assert main(["autograde", LAB, "--course-dir", str(broken_class)]) == 2
+    error = capsys.readouterr().err
+    assert "could not record bad_json" in error and "database is locked" in error
+
+
 def test_command_prints_the_status_table(broken_class, capsys):
     """Does `ganlab autograde` exit 0 when every submission was processed, errors included, and print
     one status line per student?"""

@@ -613,8 +613,8 @@ class _LocalBackend:
     def result(future: Future) -> GradingOutcome:
         return future.result()
 
-    def close(self, interrupted: bool) -> None:
-        if interrupted:
+    def close(self, stop: bool) -> None:
+        if stop:
             self.pool.shutdown(wait=False, cancel_futures=True)
             _stop_running_workers()
         self.pool.shutdown(wait=True)
@@ -652,7 +652,7 @@ class _DaskBackend:
     def result(future) -> GradingOutcome:
         return future.result()
 
-    def close(self, interrupted: bool) -> None:
+    def close(self, stop: bool) -> None:
         if self.owned:
             self.client.close()
 
@@ -819,8 +819,10 @@ def _autograde_locked(root: Path, database: Path, assignment: str, course_id: st
         + (f"on the Dask cluster at {scheduler}" if scheduler is not None else f"with {backend.capacity} worker(s)")
         + (f"; {len(report.rows)} already graded" if report.rows else ""))
     queue = list(todo)
+    fingerprints = dict(todo)
     running: Dict[Any, str] = {}
     interrupted = False
+    finished = False
     try:
         while queue or running:
             while queue and len(running) < backend.capacity:
@@ -828,29 +830,35 @@ def _autograde_locked(root: Path, database: Path, assignment: str, course_id: st
                 running[backend.submit(task_of(student, fingerprint))] = student
             for future in backend.wait_any(set(running)):
                 student = running.pop(future)
-                fingerprint = dict(todo)[student]
+                fingerprint = fingerprints[student]
                 try:
                     outcome = backend.result(future)
                 except Exception as error:  # a worker process died (Dask: KilledWorker), ...
                     outcome = GradingOutcome(student, fingerprint,
                                              reason=f"the grading worker crashed: {type(error).__name__}: "
                                                     f"{error}"[:_REASON_LENGTH])
-                with _deferred_interrupt():
-                    row = _record_outcome(root, database, course_id, assignment, outcome,
-                                          notebook_names, ledger, ledger_file)
+                try:
+                    with _deferred_interrupt():
+                        row = _record_outcome(root, database, course_id, assignment, outcome,
+                                              notebook_names, ledger, ledger_file)
+                except Exception as error:  # the gradebook is locked, the disk is full, ...
+                    raise GradingSetupError(
+                        f"could not record {student} in {database} ({type(error).__name__}: {error}); the "
+                        "students recorded before are kept, run the command again to resume") from error
                 report.rows.append(row)
                 log(f"{row.student}: {row.status}"
                     + (f" {row.points:g}/{row.max_points:g}" if row.points is not None else "")
                     + f" in {row.seconds:.1f} s" + (f" ({row.note()})" if row.note() else ""))
                 if on_recorded:
                     on_recorded(row)
+        finished = True
     except KeyboardInterrupt:
         interrupted = True
         report.interrupted = True
         report.pending = sorted(set(running.values()) | {student for student, _ in queue})
         log("stopping: the students recorded so far are kept; run the command again to grade the rest")
     finally:
-        backend.close(interrupted)
+        backend.close(stop=not finished)   # stopped or failed: interrupt the running workers
     report.seconds = round(time.perf_counter() - started, 2)
     if interrupted:
         raise AutogradeInterrupted(report)
