@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 __all__ = ["register"]
@@ -107,6 +108,10 @@ def _autograde(args: argparse.Namespace) -> int:
     from .autograde import AutogradeInterrupted, autograde_course
     from .bridge import GradingSetupError
 
+    def stop(number, frame):   # `kill` stops the run as Ctrl-C does: workers interrupted, scratch removed
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     students = [name.strip() for name in args.students.split(",") if name.strip()] if args.students else None
     try:
         report = autograde_course(args.course_dir, args.assignment, students=students, workers=args.workers,
@@ -119,5 +124,7 @@ def _autograde(args: argparse.Namespace) -> int:
         print(interrupted.report.to_text())
         print("ganlab autograde: interrupted; run the same command again to grade the rest", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(report.to_text())
     return 0
