@@ -503,3 +503,17 @@ def test_isolation_off_warns_once_and_marks_the_kernel(course, capfd, monkeypatc
         assert manager.isolated is False and "switched off" in manager.isolation_reason
         assert outputs[0].strip() == "True"
     assert capfd.readouterr().err.count("NOT ISOLATED") == 1
+
+
+def test_missing_bubblewrap_falls_back_with_a_warning(capfd, monkeypatch):
+    """In the default mode, without bubblewrap, does the kernel manager still run the kernel
+    unsandboxed, say isolated = False with the reason, and warn once?"""
+    from traitlets.config import Config
+
+    monkeypatch.setattr(sandbox_module, "_WARNED", set())
+    for _ in range(2):
+        manager = SandboxedKernelManager(config=Config({"Sandbox": {"bwrap": "no-such-bwrap-program"}}))
+        manager._decide_isolation()
+        assert manager.isolated is False and "not installed" in manager.isolation_reason
+    err = capfd.readouterr().err
+    assert err.count("NOT ISOLATED") == 1 and "bubblewrap" in err
