@@ -1,10 +1,11 @@
 """Start-up cost of the grading sandbox, as a ratio to an unsandboxed kernel.
 
-Starts kernels alternately with jupyter_client's plain KernelManager and with
-SandboxedKernelManager (same limits either way; the sandboxed one adds bubblewrap, the
-launcher and the uid switch), runs one cell in each and shuts it down, and prints the
-median seconds and their ratio. The same for a bare ``python -c pass`` command, and for a
-kernel whose cell imports torch (what every grading kernel of the labs does).
+Starts kernels alternately with jupyter_client's plain AsyncKernelManager (nbclient's
+default) and with SandboxedKernelManager (which adds bubblewrap, the limits launcher, the
+uid switch and ipc sockets), runs one cell in each, shuts it down, and prints the median
+seconds and their ratio: for a cell that prints, for a cell that imports torch (what every
+grading kernel of the labs does), and for a bare ``python -c pass`` command run with the
+limits only and fully sandboxed.
 
     python benchmarks/bench_sandbox.py            # 5 rounds
     python benchmarks/bench_sandbox.py --rounds 3
@@ -19,7 +20,7 @@ import tempfile
 import time
 
 import nbformat
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 from ganlab_kit.grading.sandbox import (Sandbox, SandboxedKernelManager, isolation_status,
@@ -30,8 +31,8 @@ def kernel_seconds(manager_class, folder: str, source: str) -> float:
     """Seconds from starting a kernel to the end of its shutdown, one cell run in between."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     started = time.perf_counter()
-    NotebookClient(notebook, km=manager_class(), timeout=300,
-                   resources={"metadata": {"path": folder}}).execute()
+    NotebookClient(notebook, kernel_manager_class=manager_class, timeout=300,
+                   resources={"metadata": {"path": folder}}).execute()  # shuts the kernel down
     seconds = time.perf_counter() - started
     assert notebook.cells[0].outputs, "the cell printed nothing"
     return seconds
@@ -66,7 +67,7 @@ def main() -> None:
                              ("kernel, import torch", "import torch; print(torch.ones(1).sum())")):
             plain, sandboxed = [], []
             for _ in range(options.rounds):
-                plain.append(kernel_seconds(KernelManager, folder, source))
+                plain.append(kernel_seconds(AsyncKernelManager, folder, source))
                 sandboxed.append(kernel_seconds(SandboxedKernelManager, folder, source))
             report(name, plain, sandboxed)
         plain, limited, sandboxed = [], [], []

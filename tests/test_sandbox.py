@@ -517,3 +517,62 @@ def test_missing_bubblewrap_falls_back_with_a_warning(capfd, monkeypatch):
         assert manager.isolated is False and "not installed" in manager.isolation_reason
     err = capfd.readouterr().err
     assert err.count("NOT ISOLATED") == 1 and "bubblewrap" in err
+
+
+UNPRIVILEGED_PROBE = """
+    import os, socket, time
+    seen = os.path.exists("../../../gradebook.db")
+    try:
+        socket.create_connection(("127.0.0.1", 22), timeout=2).close()
+        network = True
+    except OSError:
+        network = False
+    children = []
+    for _ in range(40):
+        try:
+            pid = os.fork()
+        except OSError:
+            continue
+        if pid == 0:
+            time.sleep(1)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    open("answer.txt", "w").write("mine")
+    print(seen, network, len(children))
+"""
+
+
+def test_an_unprivileged_instructor_gets_the_same_sandbox(isolation, monkeypatch):
+    """Started by a normal user (here `nobody`, through setpriv), with no root anywhere: is
+    the course hidden, the network off, and a fork loop stopped at max_processes? (The
+    kernel's Python is Debian's /usr/bin/python3: this checkout's interpreter may lie in a
+    folder that user cannot enter.)"""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists("/usr/bin/python3"):
+        pytest.skip("needs root (to become another user with setpriv) and /usr/bin/python3")
+    monkeypatch.setattr(sandbox_module, "_running_as_root", lambda: False)
+    monkeypatch.setattr(sandbox_module, "library_paths", lambda *a, **k: [str(sandbox_module._KIT_DIR)])
+    root = Path(tempfile.mkdtemp(prefix="ganlab-unprivileged-"))
+    try:
+        mine = root / "course" / "autograded" / "alice" / "lab"
+        mine.mkdir(parents=True)
+        (root / "state").mkdir()
+        (root / "course" / "gradebook.db").write_text("GRADES")
+        subprocess.run(["chown", "-R", "65534:65534", str(root)], check=True)
+        root.chmod(0o755)
+        command = sandbox_command(["/usr/bin/python3", "-c", textwrap.dedent(UNPRIVILEGED_PROBE)],
+                                  str(mine), sandbox=Sandbox(max_processes=12),
+                                  state_dir=str(root / "state"), python="/usr/bin/python3")
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                               *command], capture_output=True, text=True, timeout=120, cwd="/",
+                              env=sandbox_env(isolated=True))
+        assert done.returncode == 0, done.stderr
+        seen, network, forked = done.stdout.split()
+        assert (seen, network) == ("False", "False") and int(forked) < 12
+        assert (mine / "answer.txt").stat().st_uid == 65534  # written as the instructor
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -472,6 +472,7 @@ def run_sandboxed(argv: Sequence[str], workdir: str, *, timeout: Optional[float]
     ``isolate=None`` isolates when :func:`isolation_status` allows; ``timeout`` kills the
     whole sandbox."""
     sandbox = sandbox or Sandbox()
+    check = run_options.pop("check", False)
     if isolate is None:
         isolate = sandbox.mode != "off" and isolation_status(sandbox.bwrap)[0]
     with tempfile.TemporaryDirectory(prefix="ganlab-sandbox-") as state_dir:
@@ -493,6 +494,8 @@ def run_sandboxed(argv: Sequence[str], workdir: str, *, timeout: Optional[float]
                     out = err = None
                     process.wait()
                 raise subprocess.TimeoutExpired(command, timeout, out, err) from None
+            if check and process.returncode:
+                raise subprocess.CalledProcessError(process.returncode, command, out, err)
             return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
