@@ -79,11 +79,20 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", default=["healthy", "overpowered", "collapsed"])
     parser.add_argument("--workers", type=int, default=2, help="runs side by side (one process each)")
     parser.add_argument("--write-references", action="store_true")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--from-logs", type=Path, nargs="+", metavar="LOG",
+                        help="build the file from the rows earlier runs printed (one JSON row per line)")
     parser.add_argument("--one", nargs=2, metavar=("RUN", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         name, seed = args.one[0], int(args.one[1])
         print(json.dumps(one_run(name, seed, args.write_references and seed == 0)), flush=True)
+        return
+    if args.from_logs:
+        rows = [json.loads(line) for log in args.from_logs for line in log.read_text().splitlines()
+                if line.startswith("{") and '"run"' in line]
+        rows = list({(row["run"], row["seed"]): row for row in rows}.values())
+        write(rows, args, None)
         return
     jobs = [(name, seed) for seed in args.seeds for name in args.runs]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -105,27 +114,35 @@ def main() -> None:
                 print(output[-1], flush=True)
             else:
                 print(f"a run failed ({process.args[-2:]})", flush=True)
+    write(rows, args, time.perf_counter() - started)
+
+
+def write(rows: list, args: argparse.Namespace, wall_seconds) -> None:
+    """Write the calibration file: the presets, how it was measured, a summary and every row."""
     rows.sort(key=lambda row: (row["run"], row["seed"]))
+    args.runs = sorted({row["run"] for row in rows}, key=["healthy", "overpowered", "collapsed"].index)
     summary = {name: {"seeds": len([r for r in rows if r["run"] == name]),
                       "overpowers": sum(r["overpowers"] for r in rows if r["run"] == name),
                       "collapsed": sum(r["collapsed"] for r in rows if r["run"] == name),
                       "kit_alarm_overpowering": sum(r["kit_alarm_overpowering"] for r in rows if r["run"] == name),
                       "kit_alarm_collapse": sum(r["kit_alarm_collapse"] for r in rows if r["run"] == name),
-                      "max_seconds": max((r["seconds"] for r in rows if r["run"] == name), default=None)}
+                      "max_seconds": max((r["seconds"] for r in rows if r["run"] == name), default=None),
+                      "max_cpu_seconds": max((r["cpu_seconds"] for r in rows
+                                              if r["run"] == name and "cpu_seconds" in r), default=None)}
                for name in args.runs}
     from ganlab_kit.keras_gan.failure import PRESETS
 
-    OUTPUT.write_text(json.dumps({
+    args.output.write_text(json.dumps({
         "presets": {name: PRESETS[name].to_dict() for name in args.runs},
         "settings": "ganlab_kit.keras_gan.failure.PRESETS, trained with the kit's reference pieces "
                     "as the notebook trains them (run_experiment)",
         "measured_on": f"2 CPU cores shared with other users' jobs (load average about "
                        f"{os.getloadavg()[0]:.0f} at the end), {args.workers} runs side by side, "
                        "one TensorFlow thread each: seconds are wall time under that load",
-        "wall_seconds": round(time.perf_counter() - started),
+        "wall_seconds": None if wall_seconds is None else round(wall_seconds),
         "summary": summary, "runs": rows}, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
-    print(f"wrote {OUTPUT}")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -249,9 +249,17 @@ _CLASSIFIER: List[Any] = []
 def classify_digits(images: np.ndarray) -> np.ndarray:
     """The kit's MNIST classifier's digit (0-9) for each image ``(N, 28, 28, 1)`` in [-1, 1]."""
     if not _CLASSIFIER:
+        import logging
+
         from ..scoring.keras_classifier import load_keras_classifier
 
-        _CLASSIFIER.append(load_keras_classifier())
+        absl = logging.getLogger("absl")
+        level = absl.level
+        absl.setLevel(logging.ERROR)  # "compiled metrics have yet to be built": true and harmless here
+        try:
+            _CLASSIFIER.append(load_keras_classifier())
+        finally:
+            absl.setLevel(level)
     images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
     return np.asarray(_CLASSIFIER[0](images, training=False)).argmax(1)
 
