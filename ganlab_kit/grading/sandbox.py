@@ -614,8 +614,7 @@ class _SandboxedKernelMixin(HasTraits):
         uid = self._sandbox_user.uid if self.isolated else None
         kernel_cmd = sandbox_command(kernel_cmd, workdir, sandbox=self.sandbox,
                                      isolate=self.isolated, uid=uid, state_dir=self._state_dir,
-                                     grader_socket_dir=grader_dir, env=env, python=python,
-                                     new_session=False)  # interrupts reach the kernel's group
+                                     grader_socket_dir=grader_dir, env=env, python=python)
         kw["env"] = sandbox_env(kw.get("env") or os.environ, isolated=self.isolated)
         if first_start:
             self._deadline = (time.monotonic() + self.sandbox.wall_seconds
