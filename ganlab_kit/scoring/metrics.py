@@ -99,11 +99,12 @@ class QualityBar:
 
 QUALITY_BAR = QualityBar()
 
-#: "Good clothes": set below the worst of five seeds of the DCGAN lab's own Fashion-MNIST
-#: training (autograder/dcgan/quality_calibration.json) and next to what the real held-out
-#: images score (ganlab classifier info). Fashion-MNIST's classes overlap (shirt, T-shirt,
-#: pullover, coat), so even real images are classified with less confidence than digits.
-FASHION_QUALITY_BAR = QualityBar(inception_score=6.0, coverage=10, confident_rate=0.6)
+#: "Good clothes", calibrated on five seeds of the DCGAN lab's own Fashion-MNIST training
+#: (autograder/dcgan/quality_calibration.json): every seed clears it within 1,000-1,500 of its
+#: 2,500 steps and ends at inception score 6.6-6.9, 55-62 % confident. The 10,000 real test
+#: images score 8.10 and 76 % (ganlab classifier info): Fashion-MNIST's classes overlap (shirt,
+#: T-shirt, pullover, coat), so even real clothes are classified with less confidence than digits.
+FASHION_QUALITY_BAR = QualityBar(inception_score=6.0, coverage=10, confident_rate=0.5)
 
 #: The bar of each classifier's data set.
 QUALITY_BARS = {"mnist": QUALITY_BAR, "fashion-mnist": FASHION_QUALITY_BAR}
