@@ -407,22 +407,43 @@ def run_cells(workdir: Path, *sources: str, **options):
 @pytest.mark.slow
 def test_sandboxed_kernel_runs_in_the_submission_folder(isolation, course, tmp_path):
     """Does a kernel of SandboxedKernelManager run code in the submission folder, over
-    unix sockets, with the grader's folder at $GANLAB_GRADER_DIR and the course hidden?"""
+    unix sockets, with the course hidden and the grader's folder at $GANLAB_GRADER_DIR,
+    where it can connect to the grader's socket?"""
     grader = tmp_path / "grader"
     grader.mkdir()
     (grader / "ready").write_text("grader here")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(grader / "checker.sock"))
+    os.chmod(grader / "checker.sock", 0o666)  # as the checker does
+    listener.listen(1)
+    received = []
+
+    def accept():
+        listener.settimeout(120)
+        connection, _ = listener.accept()
+        received.append(connection.recv(100))
+        connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
     mine = course / "autograded" / "alice" / "lab"
     outputs, manager = run_cells(
         mine,
         "import os; print(os.getcwd()); print(os.environ['GANLAB_GRADER_DIR'])",
         "print(open(os.path.join(os.environ['GANLAB_GRADER_DIR'], 'ready')).read())",
         "open('from_kernel.txt', 'w').write('written'); print(os.path.exists('../../../gradebook.db'))",
+        "import socket\nsock = socket.socket(socket.AF_UNIX)\n"
+        "sock.connect(os.path.join(os.environ['GANLAB_GRADER_DIR'], 'checker.sock'))\n"
+        "sock.sendall(b'plain data'); sock.close()",
         grader_socket_dir=str(grader))
+    thread.join(timeout=30)
+    listener.close()
     assert manager.isolated is True and manager.transport == "ipc"
     assert outputs[0].split() == [str(mine.resolve()), SANDBOX_GRADER_DIR]
     assert outputs[1].strip() == "grader here"
     assert outputs[2].strip() == "False"
     assert (mine / "from_kernel.txt").read_text() == "written"
+    assert received == [b"plain data"], outputs[3]
 
 
 @pytest.mark.slow

@@ -455,7 +455,10 @@ class SandboxUser:
 
 
 def _chown_tree(folder: str, uid: int, gid: int) -> None:
-    os.chown(folder, uid, gid, follow_symlinks=False)
+    try:
+        os.chown(folder, uid, gid, follow_symlinks=False)
+    except FileNotFoundError:
+        return  # removed meanwhile (a grader's temporary folder)
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
             try:
@@ -476,8 +479,7 @@ def run_sandboxed(argv: Sequence[str], workdir: str, *, timeout: Optional[float]
     if isolate is None:
         isolate = sandbox.mode != "off" and isolation_status(sandbox.bwrap)[0]
     with tempfile.TemporaryDirectory(prefix="ganlab-sandbox-") as state_dir:
-        user = SandboxUser([workdir, state_dir] + ([grader_socket_dir] if grader_socket_dir else []),
-                           uid_base=sandbox.uid_base) if isolate else SandboxUser()
+        user = SandboxUser([workdir, state_dir], uid_base=sandbox.uid_base) if isolate else SandboxUser()
         with user:
             command = sandbox_command(argv, workdir, sandbox=sandbox, isolate=isolate,
                                       uid=user.uid, state_dir=state_dir,
@@ -552,7 +554,9 @@ class _SandboxedKernelMixin(HasTraits):
 
     grader_socket_dir = Unicode("", config=True, help=(
         "Host folder bound read-write at /run/ganlab-grader inside the sandbox, for the "
-        "grader's RPC sockets; the kernel finds it in $GANLAB_GRADER_DIR. Empty: none."))
+        "grader's RPC sockets; the kernel finds it in $GANLAB_GRADER_DIR. Its permissions "
+        "still apply: started by root, the sandbox's user can use a socket there only if "
+        "it is writable for others (0666). Empty: none."))
     isolated = Bool(False, help="Whether the running kernel is sandboxed (set when it starts).")
     isolation_reason = Unicode("", help="What isolates the kernel, or why it is not isolated.")
     wall_clock_expired = Bool(False, help="Whether the kernel was killed at Sandbox.wall_seconds.")
@@ -607,7 +611,9 @@ class _SandboxedKernelMixin(HasTraits):
         env = sandbox_env(kw.get("env") or os.environ, keep=self.sandbox.keep_env,
                           grader_dir=grader_dir, python=python, isolated=self.isolated)
         if self.isolated and getattr(self, "_sandbox_user", None) is None:
-            self._sandbox_user = SandboxUser([workdir, self._state_dir] + ([grader_dir] if grader_dir else []),
+            # The grader's folder is not handed over: the kernel connects to the sockets
+            # there (the checker makes them 0666) but cannot replace them.
+            self._sandbox_user = SandboxUser([workdir, self._state_dir],
                                              uid_base=self.sandbox.uid_base)
             if self._sandbox_user.uid is not None:
                 os.chown(self.connection_file, self._sandbox_user.uid, self._sandbox_user.uid)
