@@ -145,7 +145,8 @@ class AutogradeRow:
             parts.append("already graded (earlier run)")
         if self.reason:
             parts.append(self.reason)
-        parts.extend(self.problems)
+        # the status column already says "not isolated"
+        parts.extend(problem for problem in self.problems if not problem.startswith(STATUS_NOT_ISOLATED))
         return "; ".join(parts)
 
 
