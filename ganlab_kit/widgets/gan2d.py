@@ -399,6 +399,7 @@ class GAN2DLab:
         color = {"playing": "#1a7f37", "paused": "#b26b00"}.get(status, "#555")
         note = self.message or "; ".join(f"{k}: {v}" for k, v in view.errors.items())
         w["status"].value = (f"<span style='color:{color}'><b>{status}</b></span> &middot; "
+                             f"{LOSS_LABELS[view.loss]} &middot; "
                              f"D steps {view.d_updates} &middot; G steps {view.g_updates}"
                              + (f" &middot; <i style='color:#c62828'>{html.escape(note)}</i>" if note else ""))
         self.throttle.done(started)

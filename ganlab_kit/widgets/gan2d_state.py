@@ -231,7 +231,7 @@ class GAN2DSession:
         self._pending: List[Callable[[], None]] = []  # setting changes for the training thread
         self._thread: Optional[threading.Thread] = None
         self._thread_error: Optional[BaseException] = None
-        self.trainer = None
+        self._trainer = None
         self.reset()
 
     # ------------------------------------------------------------------ building
@@ -240,39 +240,18 @@ class GAN2DSession:
         import torch
 
         from ..data import toy_2d
-        from ..torch_gan.trainer import Callback, Trainer
 
         self.pause()
         s = self.settings
         with self._lock:
             torch.manual_seed(s.seed)
-            generator = toy_generator(s.latent_dim, s.hidden)
-            discriminator = toy_discriminator(s.hidden)
+            self._generator = toy_generator(s.latent_dim, s.hidden)
+            self._discriminator = toy_discriminator(s.hidden)
             self.data = toy_2d(s.dataset, n=s.samples, seed=s.seed)
             view_rng = torch.Generator().manual_seed(s.seed + 1)
             self.real_view = self.data[torch.randperm(len(self.data), generator=view_rng)[:self.n_reals]]
             self.fixed_noise = torch.randn(self.n_fakes, s.latent_dim, generator=view_rng)
-            self.trainer = Trainer(generator, discriminator, self.data, latent_dim=s.latent_dim,
-                                   from_logits=True, steps=FOREVER_STEPS, batch_size=s.batch_size,
-                                   g_lr=s.g_lr, d_lr=s.d_lr, d_steps=int(s.d_steps), loss=s.loss,
-                                   seed=s.seed, snapshot_every=0, n_fixed=1, track_grad_norm=False)
-            session = self
-
-            class _Recorder(Callback):
-                """Play's records, setting changes between steps, redraws (training thread)."""
-
-                def on_step_end(self, trainer, record):
-                    session._record(record, d_updates=trainer.config.d_steps, g_updates=1)
-                    session._apply_pending()
-                    session._notify("step")
-
-                def on_train_end(self, trainer):
-                    error = sys.exc_info()[1]
-                    if error is not None:
-                        session.state.end(error=_short_error(error))
-                    session._notify("end")
-
-            self.trainer.callbacks.append(_Recorder())
+            self._trainer = None  # built at the first step: a view alone needs no optimizer
             self.state = DashboardState()
             self.d_updates = 0
             self.g_updates = 0
@@ -280,12 +259,55 @@ class GAN2DSession:
         self._notify("reset")
 
     @property
+    def trainer(self):
+        """The kit's :class:`~ganlab_kit.torch_gan.Trainer` of this run (built on first use, from
+        the current settings; building Adam imports much of PyTorch, which a picture alone
+        does not need)."""
+        with self._lock:
+            if self._trainer is None:
+                self._trainer = self._build_trainer()
+            return self._trainer
+
+    def _build_trainer(self):
+        from ..torch_gan.trainer import Callback, Trainer
+
+        s = self.settings
+        trainer = Trainer(self._generator, self._discriminator, self.data, latent_dim=s.latent_dim,
+                          from_logits=True, steps=FOREVER_STEPS, batch_size=s.batch_size,
+                          g_lr=s.g_lr, d_lr=s.d_lr, d_steps=int(s.d_steps), loss=s.loss,
+                          seed=s.seed, snapshot_every=0, n_fixed=1, track_grad_norm=False)
+        session = self
+
+        class _Recorder(Callback):
+            """Play's records, setting changes between steps, redraws (training thread)."""
+
+            def on_step_end(self, trainer, record):
+                session._record(record, d_updates=trainer.config.d_steps, g_updates=1)
+                session._apply_pending()
+                session._notify("step")
+
+            def on_train_end(self, trainer):
+                error = sys.exc_info()[1]
+                if error is not None:
+                    session.state.end(error=_short_error(error))
+                session._notify("end")
+
+        trainer.callbacks.append(_Recorder())
+        return trainer
+
+    @property
     def generator(self):
-        return self.trainer.generator
+        return self._generator
 
     @property
     def discriminator(self):
-        return self.trainer.discriminator
+        return self._discriminator
+
+    @property
+    def loss(self) -> str:
+        """The loss the next step uses (a change made during Play applies between two steps)."""
+        trainer = self._trainer
+        return trainer.config.loss if trainer is not None else self.settings.loss
 
     # ------------------------------------------------------------------ settings
     def _change(self, apply: Callable[[], None]) -> None:
@@ -318,7 +340,8 @@ class GAN2DSession:
         self.settings.loss = loss
 
         def apply() -> None:
-            self.trainer.config.loss = loss
+            if self._trainer is not None:
+                self._trainer.config.loss = loss
         self._change(apply)
 
     def set_learning_rates(self, g_lr: Optional[float] = None, d_lr: Optional[float] = None) -> None:
@@ -332,11 +355,14 @@ class GAN2DSession:
             self.settings.d_lr = float(d_lr)
 
         def apply() -> None:
-            for optimizer, value in ((self.trainer.g_optimizer, g_lr), (self.trainer.d_optimizer, d_lr)):
+            trainer = self._trainer
+            if trainer is None:
+                return
+            for optimizer, value in ((trainer.g_optimizer, g_lr), (trainer.d_optimizer, d_lr)):
                 if value is not None:
                     for group in optimizer.param_groups:
                         group["lr"] = float(value)
-            self.trainer.config.g_lr, self.trainer.config.d_lr = self.settings.g_lr, self.settings.d_lr
+            trainer.config.g_lr, trainer.config.d_lr = self.settings.g_lr, self.settings.d_lr
         self._change(apply)
 
     def set_d_steps(self, k: int) -> None:
@@ -346,7 +372,8 @@ class GAN2DSession:
         self.settings.d_steps = int(k)
 
         def apply() -> None:
-            self.trainer.config.d_steps = int(k)
+            if self._trainer is not None:
+                self._trainer.config.d_steps = int(k)
         self._change(apply)
 
     # ------------------------------------------------------------------ steps
@@ -420,7 +447,7 @@ class GAN2DSession:
         if thread is None:
             return
         if thread.is_alive():
-            self.trainer.stop()
+            self._trainer.stop()
             thread.join(timeout)
             if thread.is_alive():
                 raise TimeoutError(f"training did not pause within {timeout} s")
@@ -466,7 +493,7 @@ class GAN2DSession:
                 errors["heatmap"] = _short_error(error)
             try:
                 with torch.enable_grad():
-                    result = self.gradient_fn(discriminator, fake.clone(), self.trainer.config.loss)
+                    result = self.gradient_fn(discriminator, fake.clone(), self.loss)
                 gradients = _array(result, tuple(fake.shape), "the gradient function")
             except Exception as error:
                 errors["gradients"] = _short_error(error)
@@ -474,7 +501,7 @@ class GAN2DSession:
                 real=self.real_view.numpy().astype(np.float32), fake=fake.numpy().astype(np.float32),
                 xs=xs.numpy(), ys=ys.numpy(), heatmap=heatmap,
                 manifold=manifold_grid(generator, self.manifold_lines), gradients=gradients,
-                dataset=self.settings.dataset, loss=self.trainer.config.loss,
+                dataset=self.settings.dataset, loss=self.loss,
                 d_updates=self.d_updates, g_updates=self.g_updates, errors=errors)
 
     def settings_dict(self) -> Dict[str, Any]:
