@@ -460,6 +460,9 @@ class ExperimentLog:
     def _repr_html_(self) -> str:
         return log_table_html(self.records)
 
+    def __repr__(self) -> str:
+        return f"ExperimentLog({self.path.name!r}: {len(self.records)} snapshots)"
+
     def gallery(self, width: int = 420):
         from IPython.display import HTML
 
