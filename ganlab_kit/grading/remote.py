@@ -195,7 +195,9 @@ def _handle(value: Any, handles: Optional[Callable[[Any], Dict]]) -> Dict:
 def _encode_array(array: Any, buffers: List[bytes]) -> Dict:
     import numpy
 
-    array = numpy.ascontiguousarray(array)
+    array = numpy.asarray(array)
+    if not array.flags.c_contiguous:  # (ascontiguousarray would turn a 0-d array into 1-d)
+        array = array.copy(order="C")
     buffers.append(array.tobytes())
     return {"ndarray": len(buffers) - 1, "dtype": array.dtype.name, "shape": list(array.shape)}
 
