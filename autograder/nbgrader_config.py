@@ -60,3 +60,5 @@ c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language
 # c.Sandbox.cpu_seconds = 1800
 # c.Sandbox.max_processes = 512
 # c.Sandbox.wall_seconds = 3600
+# c.Sandbox.max_file_mb = 512
+# c.Sandbox.tmp_mb = 512
