@@ -53,8 +53,8 @@ MUTANTS = {
                                                   "")],
     ("optimizers", "test_adam"): [Edit("optimizers_answer", "d_optimizer = torch.optim.Adam(",
                                        "d_optimizer = torch.optim.RAdam(")],
-    ("optimizers", "test_settings"): [Edit("optimizers_answer", "torch.optim.Adam(generator.parameters(), lr=2e-4",
-                                           "torch.optim.Adam(generator.parameters(), lr=1e-3")],
+    ("optimizers", "test_settings"): [Edit("optimizers_answer", "torch.optim.Adam(generator.parameters(), lr=4e-4",
+                                           "torch.optim.Adam(generator.parameters(), lr=2e-4")],
     ("optimizers", "test_each_on_its_own_network"): [Edit("optimizers_answer", "Adam(discriminator.parameters()",
                                                           "Adam(generator.parameters()")],
     ("discriminator_loss", "test_matches_reference"): [Edit(
@@ -201,28 +201,95 @@ def test_stub_fails_every_check(source, parts, tmp_path):
     assert {part: result.score for part, result in results.items()} == {part: 0 for part in parts}
     messages = [check.feedback for result in results.values() for check in result.checks]
     assert any("NotImplementedError" in message for message in messages)
-    assert any("replace the ... with True or False" in message for message in messages)
+    assert any("RESHAPE_600_TO_20_20_2" in message for message in messages)
 
 
-def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source):
-    """Do the visible quick checks pass the reference and every demo mistake (so a mistake only
-    costs its hidden checks' points) and fail on the unanswered stub?"""
+def quick_checks(source):
+    """grade_id -> the visible quick-check code of each grade cell (hidden region removed)."""
+    return {grade_id: strip_hidden_tests(find_cell(source, grade_id).source) for grade_id in grade_cells(source)}
+
+
+def quick_check_fails(code, grade_id, namespace):
+    """The quick check's message when it fails on ``namespace``, else None."""
+    try:
+        exec(compile(code, grade_id, "exec"), dict(namespace))
+    except Exception as error:  # an assertion or an error the student's code raised
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def bug_bank():
+    """(name, part, edits) of every demo mistake and test mutant: the known bugs of each part."""
+    bank = [(name, part, submission.edits) for name, submission in SUBMISSIONS.items()
+            if submission.edits and isinstance(submission.expected_failures, dict)
+            for part in submission.expected_failures]
+    bank += [(f"{part}/{check}", part, edits) for (part, check), edits in MUTANTS.items()]
+    return bank
+
+
+def test_quick_checks_pass_reference_and_fail_stub(source):
+    """Do the visible quick checks pass the reference solution and fail on the unanswered stub?"""
     from nbgrader.preprocessors import ClearSolutions
 
-    quick = {grade_id: strip_hidden_tests(find_cell(source, grade_id).source)
-             for grade_id in grade_cells(source)}
-    quick.pop("quality_checks")  # needs generator.pt; covered by the end-to-end test
-    for name, submission in SUBMISSIONS.items():
-        if submission.stub:
-            continue
-        namespace = namespace_with(source, submission.edits)
-        for grade_id, code in quick.items():
-            exec(compile(code, grade_id, "exec"), namespace)
+    quick = quick_checks(source)
+    quick.pop("quality_checks")  # needs generator.pt: test_quality_quick_check
+    namespace = namespace_with(source)
+    for grade_id, code in quick.items():
+        assert quick_check_fails(code, grade_id, namespace) is None, grade_id
     stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
     namespace = run_in_process(stub, allow_errors=True)
     for grade_id, code in quick.items():
-        with pytest.raises(Exception):
-            exec(compile(code, grade_id, "exec"), namespace)
+        assert quick_check_fails(code, grade_id, namespace) is not None, grade_id
+
+
+def test_quick_checks_catch_most_known_bugs(source, capsys):
+    """For each part, what share of its known bugs (demo mistakes and test mutants) does the visible
+    quick check already catch, with a message? Printed per part; most of them, in every part."""
+    quick = quick_checks(source)
+    cell_of = {part: grade_id for grade_id, part in grade_cells(source).items()}
+    caught, total, missed = {}, {}, []
+    for name, part, edits in bug_bank():
+        grade_id = cell_of[part]
+        message = quick_check_fails(quick[grade_id], grade_id, namespace_with(source, edits))
+        total[part] = total.get(part, 0) + 1
+        if message:
+            caught[part] = caught.get(part, 0) + 1
+        else:
+            missed.append(name)
+    with capsys.disabled():
+        print("\nquick-check catch rate per part (demo mistakes + test mutants):")
+        for part in sorted(total):
+            print(f"  {part:<22}{caught.get(part, 0):2d} / {total[part]:2d}")
+        print(f"  missed: {sorted(missed) or 'none'}")
+    for part in total:
+        assert caught.get(part, 0) > total[part] / 2, (part, missed)
+
+
+def test_quality_quick_check(source, tmp_path, monkeypatch, reference_generator_file):
+    """Does the quality quick check use the autograder's thresholds, pass the kit's trained generator,
+    and fail an untrained one with the reason (collapse), as the hidden checks do?"""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_quality_checks", AUTOGRADER / ASSIGNMENT / "test_quality.py")
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)
+    code = quick_checks(source)["quality_checks"]
+    stated = re.search(r"MIN_INCEPTION_SCORE, MIN_COVERAGE, MIN_CONFIDENT_RATE = ([\d.]+), (\d+), ([\d.]+)", code)
+    assert stated and (float(stated[1]), int(stated[2]), float(stated[3])) == (
+        checks.MIN_INCEPTION_SCORE, checks.MIN_COVERAGE, checks.MIN_CONFIDENT_RATE)
+    markdown = "\n".join(cell.source for cell in source.cells if cell.cell_type == "markdown")
+    assert (f"inception score at least {checks.MIN_INCEPTION_SCORE:g}, at least {checks.MIN_COVERAGE} digits "
+            f"covered and at least {checks.MIN_CONFIDENT_RATE:.0%} confident") in " ".join(markdown.split())
+    monkeypatch.chdir(tmp_path)
+    namespace = namespace_with(source)
+    assert "no generator.pt" in quick_check_fails(code, "quality_checks", namespace)
+    (tmp_path / "generator.pt").write_bytes(reference_generator_file.read_bytes())
+    assert quick_check_fails(code, "quality_checks", namespace) is None
+    from ganlab_kit.torch_gan import MLPGenerator
+
+    torch.manual_seed(0)
+    torch.save(MLPGenerator().state_dict(), tmp_path / "generator.pt")
+    assert "mode collapse" in quick_check_fails(code, "quality_checks", namespace)
 
 
 def test_grading_is_repeatable(source):
@@ -286,10 +353,11 @@ def test_training_cells_run_the_students_steps(source, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     notebook = nbformat.from_dict(source)
     for cell in notebook.cells:
-        cell.source = (cell.source.replace("TRAINING_STEPS = 8000", "TRAINING_STEPS = 3")
-                       .replace(".run(1000)", ".run(3)"))
+        cell.source = re.sub(r"TRAINING_STEPS = \d+", "TRAINING_STEPS = 3", cell.source).replace(
+            ".run(1000)", ".run(3)")
     namespace = run_in_process(notebook, skip_tags=())
     assert namespace["TRAINING_STEPS"] == 3 and len(namespace["history"]) == 3
     assert namespace["trainer"].train_discriminator_fn is namespace["train_discriminator"]
     assert namespace["trainer"].train_generator_fn is namespace["train_generator"]
     assert (tmp_path / "generator.pt").is_file()
+    assert namespace["generator"] is namespace["trainer"].averaged_generator  # what is saved and scored

@@ -15,6 +15,11 @@ from typing import Dict, List, Tuple
 __all__ = ["CheckResult", "PartResult"]
 
 
+#: Padding of the check table's cells: nbgrader's feedback page has no table spacing of its own
+#: (the header read "pointscheck").
+_CELL = "padding:3px 10px;vertical-align:top"
+
+
 def _format_points(points: float) -> str:
     """``3`` for whole numbers, ``1.5`` otherwise."""
     return f"{points:g}"
@@ -93,10 +98,10 @@ class PartResult:
             feedback = html.escape(check.feedback).replace("\n", "<br>")
             rows.append(
                 "<tr>"
-                f"<td style='color:{colour};text-align:center'>{mark}</td>"
-                f"<td style='text-align:right'>{_format_points(check.score)}/"
+                f"<td style='color:{colour};text-align:center;{_CELL}'>{mark}</td>"
+                f"<td style='text-align:right;white-space:nowrap;{_CELL}'>{_format_points(check.score)}/"
                 f"{_format_points(check.points)}</td>"
-                f"<td style='text-align:left'>{html.escape(check.question)}"
+                f"<td style='text-align:left;{_CELL}'>{html.escape(check.question)}"
                 + (f"<br><span style='color:{colour}'>{feedback}</span>" if feedback else "")
                 + "</td></tr>"
             )
@@ -105,7 +110,8 @@ class PartResult:
         return (
             "<div class='ganlab-grade'>"
             f"<p><b>{html.escape(self.title())}</b></p>{error}"
-            "<table><thead><tr><th></th><th>points</th><th style='text-align:left'>check</th>"
+            f"<table style='border-collapse:collapse'><thead><tr><th style='{_CELL}'></th>"
+            f"<th style='text-align:right;{_CELL}'>points</th><th style='text-align:left;{_CELL}'>check</th>"
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         )
 
