@@ -326,17 +326,26 @@ def reference_generator_file(tmp_path_factory):
     return write_reference(tmp_path_factory.mktemp("reference") / "generator.pt")
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "recalibration pending (issue 15): quality_calibration.json still holds the lab's training before "
+    "the weight average and G's 4e-4; run `python autograder/pytorch_gan/calibrate_quality.py` on idle "
+    "cores (5 seeds), set test_quality.py's thresholds below the worst seed, then drop this marker"))
 def test_quality_thresholds_sit_below_every_calibration_seed(source):
-    """Are the quality thresholds below the worst calibration seed at the notebook's TRAINING_STEPS,
-    so a correct solution trained as told never fails them by chance?"""
+    """Were the quality thresholds calibrated on the notebook's current training (same recipe
+    fingerprint), and do they sit below the worst of >= 5 calibration seeds at the notebook's
+    TRAINING_STEPS, so a correct solution trained as told never fails them by chance?"""
     import importlib.util
     import json
 
-    training = next(cell.source for cell in source.cells if "TRAINING_STEPS = " in cell.source)
-    steps = int(re.search(r"TRAINING_STEPS = (\d+)", training).group(1))
+    spec = importlib.util.spec_from_file_location("_calibrate", AUTOGRADER / ASSIGNMENT / "calibrate_quality.py")
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    steps = calibrate.training_steps(source)
     calibration = json.loads((AUTOGRADER / ASSIGNMENT / "quality_calibration.json").read_text())
+    assert calibration.get("recipe_fingerprint") == calibrate.recipe_fingerprint(source), (
+        "quality_calibration.json was measured on other training cells or answers: recalibrate")
     final = [run for run in calibration["runs"] if run["step"] == steps]
-    assert len({run["seed"] for run in final}) >= 3
+    assert len({run["seed"] for run in final}) >= 5
     spec = importlib.util.spec_from_file_location("_quality_checks", AUTOGRADER / ASSIGNMENT / "test_quality.py")
     checks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(checks)

@@ -15,6 +15,7 @@ left out), which other programs on a shared machine do not inflate as they do wa
 Seeds run one after another, on one thread.
 """
 import argparse
+import hashlib
 import json
 import re
 import time
@@ -46,6 +47,18 @@ def training_steps(notebook: nbformat.NotebookNode) -> int:
     """The notebook's TRAINING_STEPS."""
     text = "\n".join(training_cells(notebook))
     return int(re.search(r"TRAINING_STEPS = ([\d_]+)", text).group(1))
+
+
+def recipe_fingerprint(notebook: nbformat.NotebookNode) -> str:
+    """A hash of what decides the lab's training: the training cells and the reference answers
+    they call (optimizers, step functions, losses, networks, noise). A calibration belongs to the
+    notebook whose fingerprint it records."""
+    from ganlab_kit.grading.notebook import nbgrader_metadata
+
+    answers = [cell.source for cell in notebook.cells
+               if nbgrader_metadata(cell).get("solution") and cell.cell_type == "code"]
+    text = "\n".join(answers + training_cells(notebook))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def lab_run(seed: int, steps: Optional[int] = None, callbacks: Sequence = (),
@@ -146,6 +159,7 @@ def main() -> None:
                       "(student step functions, make_optimizers, the cell's Trainer options; "
                       "the weight-averaged generator is scored)",
             "samples": 1000, "noise_seed": 0,
+            "recipe_fingerprint": recipe_fingerprint(notebook),
             "measured_on": "2 shared CPU cores under heavy load from other programs, one torch "
                            "thread, seeds one after another (wall seconds inflated by that load; "
                            "cpu_seconds are the training's own CPU time)",

@@ -1,10 +1,14 @@
 """Hidden checks: the quality of the submitted generator.pt, judged by the kit's classifier.
 
-The thresholds sit well below the worst of three seeds of the lab's own training run
-at the notebook's 8,000 steps (quality_calibration.json, from calibrate_quality.py:
-inception score 6.2 to 6.9, 8 to 10 digits covered, 66% to 73% confident), so a correct
-solution trained as the notebook says passes whatever its seed. Noise, blobs or a
-generator that draws only a few digits do not.
+The thresholds were set below the worst of three seeds of the lab's training as it was
+before issue 15 (Adam 2e-4 for both networks, no weight average; quality_calibration.json,
+from calibrate_quality.py): at 8,000 steps inception score 6.2 to 6.9, 8 to 10 digits
+covered, 66% to 73% confident, and already at the notebook's present 5,000 steps 5.0 to 5.7,
+7 to 8 digits, 57% to 62% confident. The present training (G at 4e-4, an average of G's
+weights) is meant to do better; its own calibration on 5 seeds is pending (see
+tests/test_lab_pytorch_gan.py), and the thresholds stay where they are until then. A correct
+solution trained as the notebook says passes whatever its seed; noise, blobs or a generator
+that draws only a few digits do not.
 """
 import pytest
 
@@ -14,9 +18,9 @@ from ganlab_kit.torch_gan import MLPGenerator
 
 SAMPLES = 1000                   # images scored
 SEED = 0                         # noise seed: the same submission always gets the same score
-MIN_INCEPTION_SCORE = 4.5        # worst calibration seed: 6.2
-MIN_COVERAGE = 6                 # digits holding at least 3% of the samples; worst seed: 8
-MIN_CONFIDENT_RATE = 0.45        # share the classifier is >= 90% sure of; worst seed: 0.656
+MIN_INCEPTION_SCORE = 4.5        # worst calibration seed: 6.2 at 8,000 steps, 5.05 at 5,000
+MIN_COVERAGE = 6                 # digits holding at least 3% of the samples; worst seed: 8 (7 at 5,000)
+MIN_CONFIDENT_RATE = 0.45        # share the classifier is >= 90% sure of; worst seed: 0.656 (0.569 at 5,000)
 MIN_COVERAGE_FOR_CONFIDENCE = 5  # below this the confident share is no evidence of quality
 
 

@@ -1,0 +1,103 @@
+"""Time from scratch to the quality bar of the PyTorch lab's own training cell, reference answers.
+
+Runs the source notebook's full-digit training cells (its reference answers: the student's
+step functions and make_optimizers, the cell's Trainer options) for several seeds, scores
+the generator the cell saves every ``--check-every`` steps with the kit's classifier and
+stops at the bar (IS >= 8, 10/10 digits, >= 80 % confident) or after ``--time-limit``
+seconds of training. Beside it, in the same run, the lab's settings before issue 15 (Adam
+2e-4 for both networks, no weight average). Printed: min / median / max seconds to the bar
+(wall and CPU; scoring left out), the steps, and the ratio of the medians.
+
+    python benchmarks/bench_lab_time_to_bar.py                 # 3 seeds each, up to 240 s a run
+    python benchmarks/bench_lab_time_to_bar.py --quick         # 1 seed each, 30 s: a smoke run
+
+Run it on idle cores: other programs inflate wall times (CPU seconds much less so).
+"""
+import argparse
+import importlib.util
+import os
+import statistics
+from pathlib import Path
+
+import torch
+
+from ganlab_kit.scoring import QUALITY_BAR
+from ganlab_kit.torch_gan.recipes import BarWatcher
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location(
+    "_calibrate_quality", REPO / "autograder" / "pytorch_gan" / "calibrate_quality.py")
+calibrate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(calibrate)
+
+
+def _todays_optimizers(generator, discriminator):
+    """make_optimizers as the lab had it before issue 15: Adam 2e-4 / (0.5, 0.999) for both."""
+    return (torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+            torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)))
+
+
+SETTINGS = {
+    "lab now (G 4e-4 / D 2e-4, weight average)": dict(options={}, optimizers=None),
+    "lab before (Adam 2e-4 both, no average)": dict(options={"average_decay": None},
+                                                   optimizers=_todays_optimizers),
+}
+
+
+def _spread(values):
+    return f"{min(values):.0f} / {statistics.median(values):.0f} / {max(values):.0f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--time-limit", type=float, default=240.0, help="seconds of training per run")
+    parser.add_argument("--check-every", type=int, default=250)
+    parser.add_argument("--max-steps", type=int, default=20000)
+    parser.add_argument("--quick", action="store_true", help="one seed, 30 s per run")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.time_limit = args.seeds[:1], 30.0
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    print(f"the lab's training cell to the bar ({QUALITY_BAR}); seeds {args.seeds}, at most "
+          f"{args.time_limit:.0f} s of training a run, threads='auto' (the Trainer's default); "
+          f"{os.cpu_count()} cores, load average {load:.1f} before the run")
+    medians = {}
+    for name, setting in SETTINGS.items():
+        reached, cpu, steps = [], [], []
+        for seed in args.seeds:
+            watcher = BarWatcher(check_every=args.check_every, time_limit=args.time_limit)
+            trainer = calibrate.lab_run(seed, args.max_steps, callbacks=[watcher], **setting)
+            if watcher.reached_step is not None:
+                reached.append(watcher.reached_seconds)
+                cpu.append(watcher.reached_cpu_seconds)
+                steps.append(watcher.reached_step)
+                outcome = (f"bar at step {watcher.reached_step}, {watcher.reached_seconds:.0f} s "
+                           f"({watcher.reached_cpu_seconds:.0f} cpu-s)")
+            else:
+                best = max(watcher.checks, key=lambda check: check[2].inception_score, default=None)
+                outcome = (f"not reached in {watcher.train_seconds:.0f} s ({trainer.step} steps)"
+                           + (f"; best IS {best[2].inception_score:.2f} at step {best[0]}" if best else ""))
+            print(f"  {name}, seed {seed}: {outcome}", flush=True)
+        if len(reached) == len(args.seeds):
+            medians[name] = statistics.median(reached)
+            print(f"{name}: min / median / max {_spread(reached)} s to the bar ({_spread(cpu)} cpu-s), "
+                  f"steps {min(steps)}-{max(steps)}")
+        else:
+            print(f"{name}: {len(reached)} of {len(args.seeds)} seeds reached the bar within "
+                  f"{args.time_limit:.0f} s" + (f" (those: {_spread(reached)} s)" if reached else ""))
+    now, before = list(SETTINGS)
+    if now in medians and before in medians:
+        print(f"ratio of medians, before / now: {medians[before] / medians[now]:.2f}x")
+    elif now in medians:
+        print(f"ratio of medians, before / now: > {args.time_limit / medians[now]:.2f}x "
+              "(before did not reach the bar on every seed within the limit)")
+    else:
+        print("ratio: not measured (the current lab did not reach the bar on every seed within the limit)")
+
+
+if __name__ == "__main__":
+    main()
