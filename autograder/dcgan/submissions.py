@@ -39,8 +39,8 @@ SUBMISSIONS = [
     Submission(
         name="generator_targets_swapped",
         description="the occasional label swap is applied to the generator's targets too",
-        edits=(Edit("labels_answer", "    return torch.zeros(batch_size, 1)\n",
-                    "    return swap_some(torch.zeros(batch_size, 1), torch.ones(batch_size, 1))[0]\n"),),
+        edits=(Edit("labels_answer", "return torch.zeros(batch_size, 1)  # the real label, for every fake",
+                    "return swap_some(torch.zeros(batch_size, 1), torch.ones(batch_size, 1))[0]"),),
         expected_failures={"labels": frozenset({"test_generator_targets"})},
     ),
     Submission(
