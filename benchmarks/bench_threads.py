@@ -121,7 +121,10 @@ def main():
         load = float("nan")
     print(f"{os.cpu_count()} cores, load average {load:.1f} before the run (other programs count as "
           f"competitors); {args.steps} timed steps per cell, median ms/step")
-    alone = {setting: measure(setting, args.steps, args.warmup) for setting in settings}
+    alone = {}
+    for setting in settings:
+        alone[setting] = measure(setting, args.steps, args.warmup)
+        print(f"  alone, {setting}: {alone[setting]:.1f} ms/step", flush=True)
     best_alone = min(alone.values())
     print(f"{'setting':<12} {'alone':>9}" + "".join(f" {name:>24}" for name in COMPETITORS)
           + "  alone vs best alone")
@@ -135,6 +138,8 @@ def main():
         try:
             for setting in settings:
                 rows[setting].append(measure(setting, args.steps, args.warmup))
+                print(f"  beside a {name}, {setting}: {rows[setting][-1]:.1f} ms/step "
+                      f"({rows[setting][-1] / alone[setting]:.1f}x alone)", flush=True)
         finally:
             stop.set()
             competitor.join(10)

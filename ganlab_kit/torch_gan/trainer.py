@@ -369,11 +369,11 @@ class Trainer(RunControl):
             raise ValueError(f"average_decay must be in [0, 1) or None, got {average_decay}")
         self.average_decay = average_decay
         self.average_start = int(average_start)
-        # the weight average of G (a copy, eval mode) when average_decay is set; published as
-        # self.averaged_generator then (the name the recipes' AveragedGenerator callback uses)
+        # the weight average of G (a copy, eval mode) when average_decay is set
         self._average: Optional[nn.Module] = None
+        self._external_average: Optional[nn.Module] = None  # set by a callback (recipes)
         if average_decay is not None:
-            self._average = self.averaged_generator = _frozen_copy(generator)
+            self._average = _frozen_copy(generator)
         if threads not in ("auto", None) and not (isinstance(threads, int) and threads >= 1):
             raise ValueError(f"threads must be 'auto', a number >= 1 or None, got {threads!r}")
         self.threads = threads
@@ -507,6 +507,19 @@ class Trainer(RunControl):
             averaged.lerp_(current, 1.0 - decay)
         for averaged, current in zip(self._average.buffers(), self.generator.buffers()):
             averaged.copy_(current)
+
+    @property
+    def averaged_generator(self) -> nn.Module:
+        """G's weight average: the trainer's own (``average_decay``), or one a callback keeps
+        (the recipes' ``AveragedGenerator`` sets it); the generator itself when there is none."""
+        for average in (self._average, self._external_average):
+            if average is not None:
+                return average
+        return self.generator
+
+    @averaged_generator.setter
+    def averaged_generator(self, module: nn.Module) -> None:
+        self._external_average = module
 
     @property
     def sampler(self) -> nn.Module:
