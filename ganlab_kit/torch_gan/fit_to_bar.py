@@ -133,10 +133,16 @@ def fit_to_bar(trainer: Trainer, steps: int, checkpoint_path: Union[str, os.Path
     path = Path(checkpoint_path) if checkpoint_path else None
     budget = GradingBudget.from_environment()
     if budget.active and path is not None and path.is_file():
-        averaged = load_generator(copy.deepcopy(trainer.generator), path).eval()
+        averaged = copy.deepcopy(trainer.generator).eval()
+        try:
+            load_generator(averaged, path)
+            message = f"grading run: loaded {path.name} instead of training"
+        except RuntimeError:  # weights of another architecture: say so, keep the notebook running
+            message = (f"grading run: {path.name} does not fit this Generator (saved from another "
+                       "version of the class?); the samples below come from an untrained one")
         trainer.averaged_generator = averaged
         if log:
-            log(f"grading run: loaded {path.name} instead of training")
+            log(message)
         return BarRun(averaged, trainer.history, 0, 0.0, loaded_from_checkpoint=True)
 
     average = AveragedGenerator(average_decay, average_start)
