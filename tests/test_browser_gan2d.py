@@ -75,6 +75,7 @@ def test_gan2d_in_jupyterlab(jupyterlab, tmp_path):
             headless=True, viewport={"width": 1400, "height": 1100})
         try:
             context.set_default_timeout(90_000)  # generous: the CI machine may be shared
+            expect.set_options(timeout=30_000)
             page = context.new_page()
             page.goto(f"{jupyterlab.url}/lab/tree/gan2d.ipynb?token={TOKEN}", timeout=180_000)
             editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
@@ -99,13 +100,13 @@ def test_gan2d_in_jupyterlab(jupyterlab, tmp_path):
                 " return image && image.complete && image.naturalWidth > 300; })")
 
             # one network at a time
-            page.locator(".ganlab-gan2d-step-d").click()
-            expect(status).to_contain_text("D steps 1 · G steps 0")
+            page.locator(".ganlab-gan2d-step-d").click()  # the first step builds the trainer (Adam)
+            expect(status).to_contain_text("D steps 1 · G steps 0", timeout=120_000)
             page.locator(".ganlab-gan2d-step-g").click()
             expect(status).to_contain_text("D steps 1 · G steps 1")
             page.locator(".ganlab-gan2d-loss select").select_option("minimax")
             expect(status).to_contain_text("minimax")
-            page.locator(".ganlab-gan2d-loss select").select_option("non_saturating")
+            page.locator(".ganlab-gan2d-loss select").select_option("non-saturating")  # the label
             expect(status).to_contain_text("non-saturating")
 
             # Play trains in the background: new frames arrive while the notebook is idle

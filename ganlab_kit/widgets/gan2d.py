@@ -140,8 +140,9 @@ def draw_plane(view: GAN2DView, size: int = 420, extent: Tuple[float, float] = E
     return image
 
 
-def draw_gan2d(view: GAN2DView, curves=None, size: int = 420, title: str = "GAN on 2-D data"):
-    """The whole view as one image: a header, the plane with a legend, the curves (optional)."""
+def draw_gan2d(view: GAN2DView, curves=None, size: int = 420, title: str = ""):
+    """The whole view as one image: a header (``title`` first, if any), the plane with a legend,
+    the curves (optional)."""
     from PIL import Image, ImageDraw
 
     plane = draw_plane(view, size)
@@ -151,9 +152,9 @@ def draw_gan2d(view: GAN2DView, curves=None, size: int = 420, title: str = "GAN 
     height = 30 + max(size + legend_height, curves.height if curves is not None else 0) + 6
     image = Image.new("RGB", (width, height), drawing.COLORS["background"])
     draw = ImageDraw.Draw(image)
-    draw.text((10, 7), f"{title} · {view.dataset} · {LOSS_LABELS.get(view.loss, view.loss)} loss · "
-                       f"D steps {view.d_updates} · G steps {view.g_updates}",
-              fill=drawing.COLORS["text"], font=font)
+    header = (f"{view.dataset} · {LOSS_LABELS.get(view.loss, view.loss)} loss · "
+              f"D steps {view.d_updates} · G steps {view.g_updates}")
+    draw.text((10, 7), f"{title} · {header}" if title else header, fill=drawing.COLORS["text"], font=font)
     image.paste(plane, (10, 30))
     y = 30 + size + 4
     x = 10
@@ -322,7 +323,8 @@ class GAN2DLab:
 
     def picture(self, curves: bool = True):
         """The whole view as a PIL image (the plane, its legend and, with ``curves``, the curves)."""
-        return draw_gan2d(self.view(), self.curves_image() if curves else None, self.size)
+        return draw_gan2d(self.view(), self.curves_image() if curves else None, self.size,
+                          title="GAN on 2-D data" if curves else "")
 
     def to_png(self, live: bool = False) -> bytes:
         """The whole view as PNG bytes (nothing depends on the clock: a seeded run repeats)."""
