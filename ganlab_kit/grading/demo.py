@@ -165,9 +165,15 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
     source = read_notebook(course.source_notebook(assignment))
     release = read_notebook(course.release_notebook(assignment))
     handed_in = None
+    # a lab whose demo students hand in different files (the Playground's experiment logs)
+    # says which: submission_files(name, folder) -> {file name: path} in its submissions.py
+    files_of = getattr(load_submission_module(repository.autograder / assignment),
+                       "submission_files", None)
     for submission in submissions:
         files = {}
-        if submission.generator == "reference":
+        if files_of is not None:
+            files.update(files_of(submission.name, course.root / "files" / submission.name))
+        elif submission.generator == "reference":
             handed_in = handed_in or reference_files(repository, assignment, course.root / "reference")
             files.update(handed_in)
         notebook = release if submission.stub else student_copy(release, source,
