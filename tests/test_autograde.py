@@ -236,6 +236,25 @@ def test_a_gradebook_that_cannot_be_written_stops_the_run_cleanly(broken_class, 
     assert "could not record bad_json" in error and "database is locked" in error
 
 
+def test_abandoned_scratch_courses_are_removed(tmp_path, monkeypatch):
+    """Is a worker's scratch course left by a killed run (its lock free) removed by the next run,
+    while one whose worker still holds the lock, or a fresh one, is kept?"""
+    import fcntl
+
+    monkeypatch.setattr(autograde_module.tempfile, "gettempdir", lambda: str(tmp_path))
+    folders = {}
+    for name in ("abandoned", "running", "fresh"):
+        folders[name] = tmp_path / f"ganlab-autograde-{name}-x"
+        folders[name].mkdir()
+        (folders[name] / ".in-use").write_text("")
+    for name in ("abandoned", "running"):
+        os.utime(folders[name], (time.time() - 3600, time.time() - 3600))
+    with open(folders["running"] / ".in-use") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert autograde_module.remove_abandoned_scratch() == [folders["abandoned"]]
+    assert not folders["abandoned"].exists() and folders["running"].exists() and folders["fresh"].exists()
+
+
 def test_command_prints_the_status_table(broken_class, capsys):
     """Does `ganlab autograde` exit 0 when every submission was processed, errors included, and print
     one status line per student?"""

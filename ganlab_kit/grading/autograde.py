@@ -56,7 +56,7 @@ from .bridge import GradingSetupError
 __all__ = [
     "GradingTask", "GradingOutcome", "NotebookGrades", "AutogradeRow", "AutogradeReport",
     "AutogradeInterrupted", "autograde_course", "grade_submission", "submission_fingerprint",
-    "ledger_path", "GRADING_METADATA", "STATUS_OK", "STATUS_ERROR", "STATUS_NOT_ISOLATED",
+    "ledger_path", "remove_abandoned_scratch", "GRADING_METADATA", "STATUS_OK", "STATUS_ERROR", "STATUS_NOT_ISOLATED",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -431,7 +431,8 @@ def grade_submission(task: GradingTask) -> GradingOutcome:
     Never raises for a bad submission: the outcome's ``reason`` says what went wrong."""
     started = time.perf_counter()
     outcome = GradingOutcome(task.student, task.fingerprint)
-    scratch = Path(tempfile.mkdtemp(prefix=f"ganlab-autograde-{task.student}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{task.student}-"))
+    in_use = _hold(scratch / _IN_USE)   # a later run may remove this folder once the lock is free
     try:
         (scratch / "gradebook.db").write_bytes(task.gradebook)
         _write_tree(scratch / "source" / task.assignment, task.source_files)
@@ -480,6 +481,43 @@ def grade_submission(task: GradingTask) -> GradingOutcome:
     finally:
         outcome.seconds = round(time.perf_counter() - started, 2)
         shutil.rmtree(scratch, ignore_errors=True)
+        in_use.close()
+
+
+_SCRATCH_PREFIX = "ganlab-autograde-"
+_IN_USE = ".in-use"
+
+
+def _hold(path: Path):
+    """Create ``path`` and hold an exclusive lock on it while the returned file stays open."""
+    handle = open(path, "w")
+    with contextlib.suppress(ImportError, OSError):
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def remove_abandoned_scratch(minimum_age: float = 60.0) -> List[Path]:
+    """Remove the scratch courses of workers that are gone (a writer killed with SIGKILL leaves
+    them): those whose lock file nobody holds. Returns the folders removed."""
+    try:
+        import fcntl
+    except ImportError:
+        return []
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*"):
+        lock = folder / _IN_USE
+        try:
+            if time.time() - folder.stat().st_mtime < minimum_age or not lock.is_file():
+                continue
+            with open(lock) as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except OSError:   # held by a running worker, or gone meanwhile
+            continue
+    return removed
 
 
 # ---------------------------------------------------------------------------- writer
@@ -783,6 +821,7 @@ def _autograde_locked(root: Path, database: Path, assignment: str, course_id: st
                       environment: Optional[Mapping[str, str]], log: Callable[[str], None],
                       on_recorded: Optional[Callable[[AutogradeRow], None]]) -> AutogradeReport:
     _remove_stale_staging(root / "autograded")
+    remove_abandoned_scratch()
     ledger = _read_ledger(ledger_file)
     report = AutogradeReport(assignment, root, workers=workers,
                              scheduler=None if scheduler is None else str(scheduler))
@@ -802,7 +841,7 @@ def _autograde_locked(root: Path, database: Path, assignment: str, course_id: st
         report.seconds = round(time.perf_counter() - started, 2)
         return report
 
-    with tempfile.TemporaryDirectory(prefix="ganlab-autograde-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="ganlab-gradebook-") as scratch:
         snapshot = _gradebook_snapshot(database, Path(scratch), course_id)
     source_files = {relative: data for relative, data in _read_tree(root / "source" / assignment).items()}
     config_text = (root / "nbgrader_config.py").read_text()
