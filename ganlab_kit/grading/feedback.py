@@ -6,9 +6,10 @@ nbgrader as a stray ``Out[..]: 3.0`` under the checker's table. Three preprocess
 ``c.GenerateFeedback.preprocessors`` (after ``GetGrades``)::
 
     from ganlab_kit.grading.feedback import HideScoreEcho, NamePartsInSummary, OfflineMaths
-    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, HideScoreEcho,
-                                        NamePartsInSummary, OfflineMaths,
-                                        CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, HideScoreEcho, OfflineMaths,
+                                        CSSHTMLHeaderPreprocessor, NamePartsInSummary]
+
+(``NamePartsInSummary`` after ``CSSHTMLHeaderPreprocessor``, which replaces the inlined CSS.)
 
 * :class:`OfflineMaths` turns ``$...$`` and ``$$...$$`` in markdown cells into MathML
   (``latex2mathml``), which browsers draw themselves: no script, no network.
