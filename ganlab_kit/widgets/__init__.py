@@ -7,7 +7,10 @@
 * :class:`NoiseViewer`: noise vectors as images above the samples they produce.
 * :class:`Playground`: the GAN Playground (edit G and D layer by layer, train, snapshot
   into an experiment log); :class:`ExperimentLog` shows that log.
-* :class:`DashboardState`, :class:`AlarmMonitor`: the logic, testable without widgets.
+* :class:`GAN2DLab`: a GAN on 2-D toy data seen whole, as in GAN Lab (D's heat map, G's
+  manifold, gradient arrows on the fakes; Play / Pause / Step D / Step G / Step both / Reset).
+* :class:`DashboardState`, :class:`AlarmMonitor`, :class:`GAN2DSession`: the logic, testable
+  without widgets.
 
 Headless executions (nbgrader, nbconvert) get a static PNG instead of widgets;
 see :func:`display_mode` and the ``GANLAB_WIDGETS`` override.
@@ -31,6 +34,9 @@ _NAMES = {
     "ExperimentLog": "playground",
     "PlaygroundSession": "playground_state",
     "TrainingSettings": "playground_state",
+    "GAN2DLab": "gan2d",
+    "GAN2DSession": "gan2d_state",
+    "GAN2DSettings": "gan2d_state",
     "DashboardState": "state",
     "RedrawThrottle": "state",
     "Alarm": "alarms",
