@@ -13,7 +13,7 @@ __all__ = ["main", "build_parser"]
 _SUBCOMMAND_MODULES = (
     "ganlab_kit.torch_gan.cli",     # train
     "ganlab_kit.scoring.cli",       # classifier, score
-    "ganlab_kit.grading.cli",       # demo, solutions
+    "ganlab_kit.grading.cli",       # demo, solutions, autograde
 )
 
 
