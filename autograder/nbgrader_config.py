@@ -40,8 +40,13 @@ from nbgrader.preprocessors import (  # noqa: E402
     IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 from ganlab_kit.grading.execute import GradeExecute, RestoreDeletedCells  # noqa: E402
+from ganlab_kit.grading.feedback import HideScoreEcho, NamePartsInSummary, OfflineMaths  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback that reads well offline: maths as MathML (no CDN), each graded cell named in the
+# page's summary, no bare score echo under the checker's table (ganlab_kit/grading/feedback.py).
+# NamePartsInSummary must come after CSSHTMLHeaderPreprocessor, which replaces the inlined CSS.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, HideScoreEcho, OfflineMaths,
+                                    CSSHTMLHeaderPreprocessor, NamePartsInSummary]
 
 # Autograde: nbgrader's own pipeline with two changes. Read-only cells a student deleted are
 # restored from the source (RestoreDeletedCells), and GradeExecute runs the notebook in a

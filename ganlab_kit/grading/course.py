@@ -151,6 +151,8 @@ class Course:
         environment["PATH"] = bin_dir + os.pathsep + environment.get("PATH", "")
         environment[AUTOGRADER_ENV] = os.fspath(self.repository.autograder)
         environment.pop("NBGRADER_EXECUTION", None)
+        # kernels draw inline as in Jupyter, whatever backend the caller uses (tests set Agg)
+        environment.pop("MPLBACKEND", None)
         environment.setdefault("PYTHONHASHSEED", "0")
         return environment
 
