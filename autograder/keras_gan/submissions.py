@@ -43,7 +43,7 @@ SUBMISSIONS = [
         name="lr_keyword",
         description="the optimizers use the Keras 2 keyword lr= instead of learning_rate=",
         edits=(Edit("optimizers_answer", "Adam(learning_rate=0.0002,", "Adam(lr=0.0002,"),
-               Edit("optimizers_answer", "Adam(learning_rate=0.001)", "Adam(lr=0.001)")),
+               Edit("optimizers_answer", "Adam(learning_rate=0.001,", "Adam(lr=0.001,")),
         expected_failures={"optimizers": frozenset({"test_adam", "test_discriminator_settings",
                                                     "test_gan_settings"})},
     ),
