@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 __all__ = ["describe_layer", "leaf_layers", "forward_layers", "InputShapes", "CallRecorder",
            "FixedNoise", "gradient_sums", "fill_gradients", "gradients", "parameters", "state", "run_twice",
-           "KerasTrainingRecorder", "keras_weights"]
+           "KerasTrainingRecorder", "keras_weights", "keras_layers", "ArgumentRecorder"]
 
 _FIELDS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride",
            "padding", "output_padding", "dilation", "groups", "negative_slope", "p", "inplace",
