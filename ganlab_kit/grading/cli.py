@@ -71,16 +71,15 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     log = lambda message: print(f"ganlab demo: {message}", flush=True)  # noqa: E731
     try:
+        show = lambda report: print(report.to_text() + "\n", flush=True)  # noqa: E731
         if args.assignment:
             reports = [run_demo(args.course_dir, _repository(args), students, args.assignment, log=log)]
+            show(reports[0])
         else:
-            reports = run_demos(args.course_dir, _repository(args), log=log)
+            reports = run_demos(args.course_dir, _repository(args), log=log, on_report=show)
     except (GradingSetupError, NbgraderError) as error:
         print(f"ganlab demo: {error}", file=sys.stderr)
         return 2
-    for report in reports:
-        print(report.to_text())
-        print()
     if not all(report.ok for report in reports):
         print("ganlab demo: some students did not get the points their mistakes should cost "
               "(rows marked UNEXPECTED)", file=sys.stderr)

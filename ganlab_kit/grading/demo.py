@@ -199,12 +199,16 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
 
 def run_demos(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
               assignments: Optional[Sequence[str]] = None,
-              log: Callable[[str], None] = print) -> List[DemoReport]:
-    """:func:`run_demo` for every lab (or ``assignments``), each in ``<course_dir>/<lab>/``."""
+              log: Callable[[str], None] = print,
+              on_report: Optional[Callable[[DemoReport], None]] = None) -> List[DemoReport]:
+    """:func:`run_demo` for every lab (or ``assignments``), each in ``<course_dir>/<lab>/``;
+    ``on_report`` sees each lab's table as soon as it is graded."""
     repository = repository or find_repository()
     course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
     reports = []
     for assignment in assignments or repository.assignment_names():
         log(f"--- {assignment} ---")
         reports.append(run_demo(course_dir / assignment, repository, None, assignment, log=log))
+        if on_report is not None:
+            on_report(reports[-1])
     return reports
