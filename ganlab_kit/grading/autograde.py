@@ -279,9 +279,9 @@ def _notebook_problem(path: Path) -> Optional[str]:
     try:
         content = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        return f"{path.name} is not a text file (not UTF-8)"
+        return f"the notebook {path.name} is not a text file (not UTF-8)"
     except ValueError as error:
-        return f"{path.name} is not valid JSON ({error})"
+        return f"the notebook {path.name} is not valid JSON ({error})"
     if not isinstance(content, dict) or not isinstance(content.get("cells"), list) \
             or "nbformat" not in content:
         return f"{path.name} is not a Jupyter notebook (no list of cells / nbformat version)"

@@ -14,11 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build a throwaway nbgrader course from assignments/, hand in the reference "
                     "solution, the untouched stub and typical mistakes, autograde them, write "
                     "feedback and grades.csv, and print the grade table.")
-    demo.add_argument("--course-dir", help="where to build the course (default: demo-course/ in the "
-                                           "repository; a folder ganlab did not make is never touched)")
+    demo.add_argument("--course-dir", help="where to build the courses, one per lab in <course-dir>/<lab>/ "
+                                           "(default: demo-course/ in the repository; a folder ganlab "
+                                           "did not make is never touched)")
     demo.add_argument("--repo", help="the ganlab-kit checkout (default: found from here)")
     demo.add_argument("--assignment", default=None,
-                      help="only this lab (default: every lab, each in <course-dir>/<lab>/)")
+                      help="only this lab (default: every lab)")
     demo.add_argument("--students", help="comma-separated demo students (default: all)")
     demo.set_defaults(func=_demo)
 

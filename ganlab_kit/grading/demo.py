@@ -1,7 +1,7 @@
 """``ganlab demo``: grade a class of demo students end to end with nbgrader, offline.
 
-Builds a throwaway course from the repository's ``assignments/`` (default
-``demo-course/``, gitignored), releases the assignment, hands in one notebook per demo
+Builds one throwaway course per lab from the repository's ``assignments/`` (in
+``demo-course/<lab>/`` by default, gitignored), releases the assignment, hands in one notebook per demo
 student (the reference answer, the untouched stub and typical mistakes, listed in
 ``autograder/<assignment>/submissions.py``), autogrades them, writes feedback and a
 CSV export, and prints each student's points per part next to what the hidden checks
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .bridge import GradingSetupError, list_checks
-from .course import Course, GradeCell, Repository, find_repository, require_nbgrader
+from .course import MARKER, Course, GradeCell, Repository, find_repository, require_nbgrader
 from .notebook import read_notebook, student_copy
 from .submissions import Submission, answers_of, load_submission_module, load_submissions
 
@@ -143,6 +143,19 @@ def _points(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def claim_demo_folder(course_dir: Path) -> None:
+    """Make ``course_dir`` the demo's folder (one course per lab inside it), or refuse a folder
+    that holds files the kit did not make, before anything in it is touched."""
+    course_dir = Path(course_dir)
+    if course_dir.exists() and any(course_dir.iterdir()) and not (course_dir / MARKER).is_file():
+        raise GradingSetupError(
+            f"{course_dir} exists and was not made by ganlab; it is left alone. Choose another "
+            "folder (--course-dir) or remove it yourself.")
+    course_dir.mkdir(parents=True, exist_ok=True)
+    (course_dir / MARKER).write_text("made by ganlab-kit: `ganlab demo` builds one course per lab "
+                                     "in here and may delete and rebuild them\n")
+
+
 def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
              students: Optional[Sequence[str]] = None, assignment: str = DEFAULT_ASSIGNMENT,
              log: Callable[[str], None] = print) -> DemoReport:
@@ -158,8 +171,9 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
                                     f"{[submission.name for submission in submissions]}")
         submissions = [submission for submission in submissions if submission.name in students]
 
-    log(f"building the course in {course_dir}")
-    course = Course.create(course_dir, repository, [assignment])
+    claim_demo_folder(course_dir)
+    log(f"building the course in {course_dir / assignment}")
+    course = Course.create(course_dir / assignment, repository, [assignment])
     log("nbgrader generate_assignment (the student version)")
     course.generate_assignment(assignment)
     source = read_notebook(course.source_notebook(assignment))
@@ -205,10 +219,11 @@ def run_demos(course_dir: Optional[os.PathLike] = None, repository: Optional[Rep
     ``on_report`` sees each lab's table as soon as it is graded."""
     repository = repository or find_repository()
     course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
+    claim_demo_folder(course_dir)   # refuse a foreign folder before the first lab is built
     reports = []
     for assignment in assignments or repository.assignment_names():
         log(f"--- {assignment} ---")
-        reports.append(run_demo(course_dir / assignment, repository, None, assignment, log=log))
+        reports.append(run_demo(course_dir, repository, None, assignment, log=log))
         if on_report is not None:
             on_report(reports[-1])
     return reports
