@@ -20,8 +20,8 @@ from .course import MARKER, Course, GradeCell, Repository, find_repository, requ
 from .notebook import read_notebook, student_copy
 from .submissions import Submission, answers_of, load_submission_module, load_submissions
 
-__all__ = ["DemoRow", "DemoReport", "expected_points", "reference_generator_file", "reference_files",
-           "run_demo", "run_demos"]
+__all__ = ["DemoRow", "DemoReport", "claim_demo_folder", "expected_points", "hand_in",
+           "reference_generator_file", "reference_files", "run_demo", "run_demos"]
 
 DEFAULT_ASSIGNMENT = "pytorch_gan"
 
@@ -156,6 +156,32 @@ def claim_demo_folder(course_dir: Path) -> None:
                                      "in here and may delete and rebuild them\n")
 
 
+def hand_in(course: Course, assignment: str, submissions: Sequence[Submission]) -> Dict[str, Path]:
+    """Hand in each demo student of a released ``assignment`` into ``course``: the release
+    notebook for the stub, else the release with the student's answers, and beside it the
+    files the lab's demo students hand in. Returns the reference student's files (written
+    under ``<course>/reference/``; empty when no student hands in the reference's files)."""
+    repository = course.repository
+    source = read_notebook(course.source_notebook(assignment))
+    release = read_notebook(course.release_notebook(assignment))
+    handed_in: Dict[str, Path] = {}
+    # a lab whose demo students hand in different files (the Playground's experiment logs)
+    # says which: submission_files(name, folder) -> {file name: path} in its submissions.py
+    files_of = getattr(load_submission_module(repository.autograder / assignment),
+                       "submission_files", None)
+    for submission in submissions:
+        files: Dict[str, Path] = {}
+        if files_of is not None:
+            files.update(files_of(submission.name, course.root / "files" / submission.name))
+        elif submission.generator == "reference":
+            handed_in = handed_in or reference_files(repository, assignment, course.root / "reference")
+            files.update(handed_in)
+        notebook = release if submission.stub else student_copy(release, source,
+                                                                answers_of(submission, source))
+        course.add_submission(assignment, submission.name, notebook, files)
+    return handed_in
+
+
 def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
              students: Optional[Sequence[str]] = None, assignment: str = DEFAULT_ASSIGNMENT,
              log: Callable[[str], None] = print) -> DemoReport:
@@ -176,23 +202,7 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
     course = Course.create(course_dir / assignment, repository, [assignment])
     log("nbgrader generate_assignment (the student version)")
     course.generate_assignment(assignment)
-    source = read_notebook(course.source_notebook(assignment))
-    release = read_notebook(course.release_notebook(assignment))
-    handed_in = None
-    # a lab whose demo students hand in different files (the Playground's experiment logs)
-    # says which: submission_files(name, folder) -> {file name: path} in its submissions.py
-    files_of = getattr(load_submission_module(repository.autograder / assignment),
-                       "submission_files", None)
-    for submission in submissions:
-        files = {}
-        if files_of is not None:
-            files.update(files_of(submission.name, course.root / "files" / submission.name))
-        elif submission.generator == "reference":
-            handed_in = handed_in or reference_files(repository, assignment, course.root / "reference")
-            files.update(handed_in)
-        notebook = release if submission.stub else student_copy(release, source,
-                                                                answers_of(submission, source))
-        course.add_submission(assignment, submission.name, notebook, files)
+    hand_in(course, assignment, submissions)
     log(f"ganlab autograde ({len(submissions)} submissions, 2 workers)")
     seconds = course.autograde(assignment, workers=2)
     log("nbgrader generate_feedback")
