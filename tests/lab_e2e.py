@@ -13,11 +13,13 @@ import html
 import json
 import shutil
 
+import nbformat
 import pytest
 
 from ganlab_kit.grading import list_checks
 from ganlab_kit.grading.course import Course, find_repository
 from ganlab_kit.grading.demo import expected_points, hand_in
+from ganlab_kit.grading.solutions import generate_solutions
 from ganlab_kit.grading.submissions import load_submissions
 
 
@@ -168,3 +170,22 @@ class LabEndToEnd:
         assert set(graded["seconds"]) == set(self.STUDENTS)
         assert all(seconds > 0 for seconds in graded["seconds"].values()), graded["seconds"]
         print({name: round(seconds, 1) for name, seconds in graded["seconds"].items()})
+
+    def test_solution_is_reproducible(self, graded, tmp_path):
+        """Does `ganlab solutions` regenerate the committed executed solution byte for byte, with no
+        error output and every autograded cell at full points?"""
+        committed = graded["course"].repository.root / "solutions" / self.ASSIGNMENT / f"{self.ASSIGNMENT}.ipynb"
+        assert committed.is_file(), f"run `ganlab solutions --assignment {self.ASSIGNMENT}` and commit it"
+        fresh, = generate_solutions(tmp_path, assignments=[self.ASSIGNMENT], log=lambda message: None)
+        notebook, again = nbformat.read(committed, as_version=4), nbformat.read(fresh, as_version=4)
+        differing = [cell.get("id") for cell, other in zip(notebook.cells, again.cells) if cell != other]
+        assert not differing and len(notebook.cells) == len(again.cells)
+        assert committed.read_bytes() == fresh.read_bytes()
+        errors = [cell.id for cell in notebook.cells if cell.cell_type == "code"
+                  for output in cell.outputs if output.output_type == "error"]
+        assert not errors
+        scores = {cell.metadata["nbgrader"]["grade_id"]: float(output.data["text/plain"])
+                  for cell in notebook.cells
+                  if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")
+                  for output in cell.outputs if output.output_type == "execute_result"}
+        assert scores == {cell.grade_id: cell.points for cell in graded["cells"] if cell.autograded}

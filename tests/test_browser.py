@@ -162,7 +162,6 @@ def test_dashboard_in_jupyterlab(jupyterlab, tmp_path):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     from playwright.sync_api import expect, sync_playwright
 
-    started = time.monotonic()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -223,4 +222,3 @@ def test_dashboard_in_jupyterlab(jupyterlab, tmp_path):
             raise
         finally:
             context.close()
-    assert time.monotonic() - started < 150

@@ -84,6 +84,16 @@ def test_normalize_drops_run_to_run_noise():
     assert sorted(cell.outputs[0].data) == ["image/png"] and cell.outputs[1].text == "kept\n"
 
 
+def test_split_prints_are_merged():
+    """Does normalising merge a print that arrived in several messages (as on a loaded machine)?"""
+    cell = nbformat.v4.new_code_cell("print('a'); print('b')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="b\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text="c\n")]
+    notebook = normalize_notebook(nbformat.v4.new_notebook(cells=[cell]))
+    assert [(o.name, o.text) for o in notebook.cells[0].outputs] == [("stdout", "a\nb\n"), ("stderr", "c\n")]
+
+
 @pytest.mark.slow
 def test_wheel_ships_no_hidden_checks(tmp_path):
     """Does the student-installable wheel leave out the hidden checks, demo mistakes and course sources?"""

@@ -161,3 +161,98 @@ def test_every_submission_has_a_status(pytorch_graded):
     statuses = pytorch_graded["hostile_report"].statuses()
     assert statuses["corrupt"] == "error" and "notebook" in pytorch_graded["hostile_report"].row("corrupt").note()
     assert all(statuses[name] in ("ok", "not isolated") for name in HOSTILE if name != "corrupt")
+
+
+@pytest.mark.browser
+def test_feedback_page_reads_well_offline_in_chromium(pytorch_graded):
+    """Opened from disk in headless Chromium with every network request refused, does a student's
+    feedback page show rendered maths (no raw $G$), name each part in its summary, show no bare
+    score echo, keep the check tables' columns apart, and let no request leave the machine?"""
+    import os
+    import re
+    import shutil
+    from pathlib import Path
+
+    from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+    from ganlab_kit.grading.feedback import part_names
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    course = pytorch_graded["course"]
+    page_file = course.feedback_file(ASSIGNMENT, "wrong_target_loss")
+    parts = [name for _, name in part_names(read_notebook(course.release_notebook(ASSIGNMENT)))]
+    refused, finished = [], []
+
+    def local_files_only(route):
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.route("**/*", local_files_only)
+            page.on("requestfinished", lambda request: finished.append(request.url))
+            page.goto(page_file.as_uri())
+            visible = page.inner_text("body")
+
+            # maths: MathML that Chromium draws itself, and no TeX left between dollar signs
+            sizes = page.eval_on_selector_all("math", "all => all.map(m => {"
+                                              " const box = m.getBoundingClientRect();"
+                                              " return [m.textContent, box.width, box.height]; })")
+            assert len(sizes) >= 10, sizes
+            assert all(width > 0 and height > 0 for _, width, height in sizes), sizes
+            assert {"G", "D", "z"} <= {text for text, _, _ in sizes}
+            raw = re.findall(r"\$[^$\n]{1,80}\$", visible)
+            assert not raw, f"maths left as TeX: {raw[:5]}"
+
+            # the summary names each graded part; nbgrader's "Test cell" label is not drawn
+            summary = page.eval_on_selector_all(
+                "li > a[href]", "links => links.map(a => [a.getAttribute('href'),"
+                " getComputedStyle(a).fontSize, getComputedStyle(a, '::after').content,"
+                " a.getBoundingClientRect().width])")
+            named = {href: (size, content, width) for href, size, content, width in summary}
+            assert parts and len(named) == len(parts), summary
+            for (href, (size, content, width)), part in zip(named.items(), parts):
+                assert size == "0px" and content == f'"{part}"' and width > 50, (href, size, content, part)
+            assert named["#generator_loss_checks"][1] == '"6. Losses · generator loss (checks)"'
+            scores = pytorch_graded["scores"]["wrong_target_loss"]
+            for cell in pytorch_graded["cells"]:  # each line still shows the part's points
+                if cell.autograded:
+                    line = page.inner_text(f'li:has(> a[href="#{cell.grade_id}"])')
+                    assert f"(Score: {scores[cell.grade_id]:.1f} / {cell.points:.1f})" in line, line
+            assert scores["generator_loss_checks"] == 0.0
+
+            # no score echo under a grade cell; the points stay in the checker's tables
+            assert "Out[" not in visible
+            tables = page.locator(".ganlab-grade table")
+            assert tables.count() == sum(part.endswith("(checks)") for part in parts)
+            assert "generator_loss should fall as D(G(z)) rises" in visible
+
+            # every check table's header: "points" and "check" apart, not run together
+            headers = page.eval_on_selector_all(
+                ".ganlab-grade thead", "heads => heads.map(head => {"
+                " const [, points, check] = head.querySelectorAll('th');"
+                " const drawn = th => { const range = document.createRange();"
+                "   range.selectNodeContents(th); return range.getBoundingClientRect(); };"
+                " return [points.textContent, check.textContent, drawn(check).left - drawn(points).right]; })")
+            assert len(headers) == tables.count(), headers
+            for points, check, gap in headers:
+                assert (points, check) == ("points", "check") and gap >= 8, headers
+
+            page.screenshot(path=str(ARTIFACTS / "feedback-browser.png"))
+        finally:
+            browser.close()
+    shutil.copyfile(ARTIFACTS / "feedback-browser.png", Path(__file__).resolve().parent.parent
+                    / "docs" / "feedback_offline.png")
+
+    # nothing left the machine: only nbgrader's MathJax script was asked for, and it was refused
+    assert all(re.match(r"https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/", url) for url in refused), refused
+    assert all(url.startswith("file:") for url in finished), finished

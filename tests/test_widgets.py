@@ -220,6 +220,41 @@ def test_mode_collapse_uses_the_kit_classifier_on_real_digits(digits):
     assert monitor.is_active(alarm_names.MODE_COLLAPSE)
 
 
+def test_real_digit_distances_are_those_of_the_offline_digits():
+    """Is the table of real handwriting's variety per pair of digits what the kit's offline
+    test digits show, and does a batch of real digits of one class sit at its own entry?"""
+    from ganlab_kit.widgets.alarms import REAL_DIGIT_DISTANCES, real_digit_spread, sample_spread
+
+    data = load_mnist(split="test")
+    images = data.images.numpy().reshape(len(data.images), -1).astype(np.float64)
+    labels = data.labels.numpy()
+    measured = np.zeros((10, 10))
+    for i in range(10):
+        for j in range(10):
+            a, b = images[labels == i][:200], images[labels == j][:200]
+            squared = (a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2 * a @ b.T
+            distances = np.sqrt(np.clip(squared, 0, None)) / math.sqrt(a.shape[1])
+            measured[i, j] = (distances[np.triu_indices(len(a), 1)] if i == j else distances).mean()
+    np.testing.assert_allclose(REAL_DIGIT_DISTANCES, measured, atol=0.001)
+    sevens = data.images.numpy()[labels == 7]
+    assert sample_spread(sevens) == pytest.approx(real_digit_spread(np.eye(10)[7]), abs=0.001)
+    assert real_digit_spread(np.full(10, 0.1)) == pytest.approx(0.74, abs=0.01)
+
+
+def test_one_digit_in_a_few_styles_is_a_collapse():
+    """Are samples that are all one digit, less varied than real handwriting of it (a collapse
+    that still wobbles between a few styles), flagged, while real digits of that one class are not?"""
+    data = load_mnist(split="test")
+    eights = data.images.numpy()[data.labels.numpy() == 8][:64]
+    styles = np.repeat(eights[:4], 16, axis=0)
+    styles = np.clip(styles + np.random.default_rng(0).normal(0, 0.05, styles.shape), -1, 1).astype(np.float32)
+    only_eights = lambda images: np.eye(10)[8]  # noqa: E731
+    for batch, raised in ((eights, False), (styles, True)):
+        monitor = AlarmMonitor(class_histogram=only_eights, collapse_warmup_steps=0, collapse_patience=1)
+        monitor.observe_samples(100, batch)
+        assert monitor.is_active(alarm_names.MODE_COLLAPSE) is raised
+
+
 def test_effective_classes_and_spread_values():
     """Do the coverage measures give 10 / 1 classes and zero spread for identical images?"""
     assert effective_classes(np.full(10, 0.1)) == pytest.approx(10.0)

@@ -9,9 +9,12 @@ use), the verdicts of the reference detectors and of the kit's dashboard alarms.
 Writes calibration.json next to this file; with ``--write-references`` the seed-0 runs
 become the reference student's files in ganlab_kit/assets/failure_modes/.
 
-    python autograder/failure_modes/calibrate_runs.py --seeds 0 1 2 3 4 --workers 2
+    python autograder/failure_modes/calibrate_runs.py --seeds 0 1 2 3 4 --workers 2 --keep runs/
 
-Each run takes one to two minutes on a busy 2-core machine.
+Each run takes about 40 s of CPU time. ``--keep DIR`` saves every run (history and sample
+snapshots, as ``<run>-seed<N>_*``); ``--replay DIR`` then recomputes the kit alarms'
+verdicts of calibration.json from those files without training again (after a change to
+``widgets/alarms.py``).
 """
 import argparse
 import json
@@ -26,7 +29,7 @@ OUTPUT = HERE / "calibration.json"
 ASSETS = HERE.parents[1] / "ganlab_kit" / "assets" / "failure_modes"
 
 
-def one_run(name: str, seed: int, write_reference: bool) -> dict:
+def one_run(name: str, seed: int, write_reference: bool, keep=None) -> dict:
     import numpy as np
 
     from ganlab_kit.keras_gan import failure, require_tensorflow_backend
@@ -44,6 +47,8 @@ def one_run(name: str, seed: int, write_reference: bool) -> dict:
     cpu_seconds = time.process_time() - cpu_started
     if write_reference:
         failure.save_run(run, name, ASSETS)
+    if keep is not None:
+        failure.save_run(run, f"{name}-seed{seed}", keep)
     accuracy = np.asarray(run["d_acc"])
     fifth = max(1, len(accuracy) // 5)
     torch_labels, _ = classify(run["samples"][-1])
@@ -82,11 +87,17 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--from-logs", type=Path, nargs="+", metavar="LOG",
                         help="build the file from the rows earlier runs printed (one JSON row per line)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="save every run's history and samples here")
+    parser.add_argument("--replay", type=Path, metavar="DIR",
+                        help="recompute the kit alarms of --output's rows from the runs saved by --keep")
     parser.add_argument("--one", nargs=2, metavar=("RUN", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         name, seed = args.one[0], int(args.one[1])
-        print(json.dumps(one_run(name, seed, args.write_references and seed == 0)), flush=True)
+        print(json.dumps(one_run(name, seed, args.write_references and seed == 0, args.keep)), flush=True)
+        return
+    if args.replay:
+        replay(args)
         return
     if args.from_logs:
         rows = [json.loads(line) for log in args.from_logs for line in log.read_text().splitlines()
@@ -103,6 +114,9 @@ def main() -> None:
             command = [sys.executable, __file__, "--one", name, str(seed)]
             if args.write_references:
                 command.insert(2, "--write-references")
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                command[2:2] = ["--keep", str(args.keep)]
             running.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                             text=True, env=env))
         time.sleep(1)
@@ -117,7 +131,22 @@ def main() -> None:
     write(rows, args, time.perf_counter() - started)
 
 
-def write(rows: list, args: argparse.Namespace, wall_seconds) -> None:
+def replay(args: argparse.Namespace) -> None:
+    """Recompute the kit alarms' verdicts of the rows in ``args.output`` from saved runs."""
+    from ganlab_kit.keras_gan import failure
+
+    calibration = json.loads(args.output.read_text())
+    rows = calibration["runs"]
+    for row in rows:
+        alarms = failure.kit_alarms(failure.load_run(f"{row['run']}-seed{row['seed']}", args.replay))
+        row["kit_alarm_overpowering"] = alarms["overpowering"] is not None
+        row["kit_alarm_collapse"] = alarms["collapse"] is not None
+        print(row["run"], row["seed"], alarms, flush=True)
+    args.workers = calibration.get("workers", args.workers)
+    write(rows, args, calibration.get("wall_seconds"), calibration.get("measured_on"))
+
+
+def write(rows: list, args: argparse.Namespace, wall_seconds, measured_on=None) -> None:
     """Write the calibration file: the presets, how it was measured, a summary and every row."""
     rows.sort(key=lambda row: (row["run"], row["seed"]))
     args.runs = sorted({row["run"] for row in rows}, key=["healthy", "overpowered", "collapsed"].index)
@@ -136,7 +165,7 @@ def write(rows: list, args: argparse.Namespace, wall_seconds) -> None:
         "presets": {name: PRESETS[name].to_dict() for name in args.runs},
         "settings": "ganlab_kit.keras_gan.failure.PRESETS, trained with the kit's reference pieces "
                     "as the notebook trains them (run_experiment)",
-        "measured_on": f"2 CPU cores shared with other users' jobs (load average about "
+        "measured_on": measured_on or f"2 CPU cores shared with other users' jobs (load average about "
                        f"{os.getloadavg()[0]:.0f} at the end), {args.workers} runs side by side, "
                        "one TensorFlow thread each: seconds are wall time under that load",
         "wall_seconds": None if wall_seconds is None else round(wall_seconds),

@@ -27,6 +27,7 @@ import re
 from typing import Dict, List, Tuple
 
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 __all__ = ["OfflineMaths", "NamePartsInSummary", "HideScoreEcho", "latex_to_mathml",
            "maths_to_mathml"]
@@ -61,7 +62,15 @@ def maths_to_mathml(markdown: str) -> str:
     return "".join(parts)
 
 
-class OfflineMaths(Preprocessor):
+class FeedbackPreprocessor(Preprocessor):
+    """On by default. nbconvert's preprocessors are off until enabled, and nbgrader registers
+    the classes of ``c.GenerateFeedback.preprocessors`` without enabling them (its own
+    preprocessors switch themselves on the same way)."""
+
+    enabled = Bool(True, help="Whether to use this preprocessor when generating feedback").tag(config=True)
+
+
+class OfflineMaths(FeedbackPreprocessor):
     """Render the maths of markdown cells as MathML, so feedback shows it without a network."""
 
     def preprocess_cell(self, cell, resources, index):
@@ -98,7 +107,7 @@ def _css_string(text: str) -> str:
                          for ch in text) + '"'
 
 
-class NamePartsInSummary(Preprocessor):
+class NamePartsInSummary(FeedbackPreprocessor):
     """Name each graded cell in the feedback page's summary instead of "Test cell"."""
 
     def preprocess(self, nb, resources):
@@ -115,7 +124,7 @@ class NamePartsInSummary(Preprocessor):
         return nb, resources
 
 
-class HideScoreEcho(Preprocessor):
+class HideScoreEcho(FeedbackPreprocessor):
     """Drop the bare score (``Out[..]: 3.0``) under each autograded cell of the feedback."""
 
     def preprocess_cell(self, cell, resources, index):

@@ -34,6 +34,8 @@ __all__ = [
     "VANISHING_GENERATOR_GRADIENT",
     "MODE_COLLAPSE",
     "REAL_DIGIT_SPREAD",
+    "REAL_DIGIT_DISTANCES",
+    "real_digit_spread",
 ]
 
 DISCRIMINATOR_OVERPOWERING = "discriminator_overpowering"
@@ -45,6 +47,22 @@ ClassHistogram = Callable[[np.ndarray], np.ndarray]
 #: :func:`sample_spread` of 100 real MNIST digits in [-1, 1] (0.72-0.75 over random draws of
 #: the kit's offline digits): the variety a generator of digits works towards.
 REAL_DIGIT_SPREAD = 0.73
+
+#: Mean RMS distance between real digits of class i and class j (i == j: between two
+#: different digits of that class), in [-1, 1] pixels: the kit's offline MNIST test split,
+#: 100 digits per class (tests/test_widgets.py recomputes it). A batch whose class shares
+#: are ``h`` would show ``h @ REAL_DIGIT_DISTANCES @ h`` if it were real handwriting.
+REAL_DIGIT_DISTANCES = np.array([
+    [0.695, 0.822, 0.828, 0.811, 0.816, 0.791, 0.811, 0.811, 0.817, 0.809],
+    [0.822, 0.445, 0.691, 0.697, 0.705, 0.678, 0.716, 0.674, 0.696, 0.692],
+    [0.828, 0.691, 0.710, 0.757, 0.755, 0.762, 0.739, 0.761, 0.756, 0.752],
+    [0.811, 0.697, 0.757, 0.673, 0.776, 0.724, 0.786, 0.760, 0.734, 0.750],
+    [0.816, 0.705, 0.755, 0.776, 0.635, 0.732, 0.724, 0.691, 0.750, 0.664],
+    [0.791, 0.678, 0.762, 0.724, 0.732, 0.685, 0.747, 0.726, 0.730, 0.720],
+    [0.811, 0.716, 0.739, 0.786, 0.724, 0.747, 0.655, 0.761, 0.765, 0.735],
+    [0.811, 0.674, 0.761, 0.760, 0.691, 0.726, 0.761, 0.621, 0.751, 0.664],
+    [0.817, 0.696, 0.756, 0.734, 0.750, 0.730, 0.765, 0.751, 0.693, 0.724],
+    [0.809, 0.692, 0.752, 0.750, 0.664, 0.720, 0.735, 0.664, 0.724, 0.629]])
 
 
 @dataclass
@@ -114,6 +132,17 @@ def sample_spread(images: np.ndarray) -> float:
     return float(pairs.mean() / math.sqrt(flat.shape[1]))
 
 
+def real_digit_spread(histogram: np.ndarray) -> float:
+    """The :func:`sample_spread` real handwriting shows for a batch with these class shares
+    (``(10,)``, any scale): 0.445 for ones only, about 0.74 for all ten digits alike."""
+    shares = np.asarray(histogram, dtype=np.float64)
+    total = shares.sum()
+    if total <= 0:
+        return REAL_DIGIT_SPREAD
+    shares = shares / total
+    return float(shares @ REAL_DIGIT_DISTANCES @ shares)
+
+
 def _kit_class_histogram() -> Optional[ClassHistogram]:
     """``ganlab_kit.scoring.class_histogram`` if it and its weights are installed, else None."""
     try:
@@ -146,11 +175,19 @@ class AlarmMonitor:
         class_histogram: ``images (N, C, H, W) in [-1, 1] -> (10,) shares``; default:
             the kit's MNIST classifier if available. ``False`` always uses the spread
             (which only counts from ``collapse_warmup_steps`` on).
-        reference_spread: the spread of real images. With the classifier, samples
-            "look alike" when their spread is below ``(1 - collapse_drop / 2)`` of the
-            larger of their best spread so far and this one, so a generator that never
-            became varied (it collapsed before the warm-up ended) is caught too. Default:
-            :data:`REAL_DIGIT_SPREAD`; ``0`` compares with the best spread only.
+        reference_spread: what the samples' variety is compared with, besides their own
+            best spread so far (below ``(1 - collapse_drop / 2)`` of that, they "look
+            alike"). Default (None): real handwriting of the same digits: with the
+            classifier, samples look alike when their spread is below ``collapse_variety``
+            of :func:`real_digit_spread` of their class shares, so a generator that never
+            became varied (it collapsed before the warm-up ended), or that draws one digit
+            in a few styles, is caught too. A number: the spread of real images (samples
+            look alike below ``(1 - collapse_drop / 2)`` of it); ``0``: the best spread only.
+        collapse_variety: with the default ``reference_spread``, the share of real
+            handwriting's variety below which samples of the same digits look alike
+            (0.87: a batch of real digits shows about 1.0; the provoked collapses of the
+            failure-modes lab 0.68-0.82 over their last two snapshots, its healthy runs
+            0.82-0.90 with five to seven digits; docs/lab_failure_modes.md).
     """
 
     def __init__(self, overpowering_accuracy: float = 0.98, overpowering_steps: int = 200,
@@ -158,7 +195,7 @@ class AlarmMonitor:
                  collapse_classes: float = 2.5, collapse_warmup_steps: int = 1000,
                  collapse_drop: float = 0.5, collapse_patience: int = 2,
                  class_histogram: Union[ClassHistogram, None, bool] = None,
-                 reference_spread: Optional[float] = None) -> None:
+                 reference_spread: Optional[float] = None, collapse_variety: float = 0.87) -> None:
         if not 0.0 < overpowering_accuracy <= 1.0:
             raise ValueError(f"overpowering_accuracy must be in (0, 1], got {overpowering_accuracy}")
         if not 0.0 < collapse_drop < 1.0:
@@ -169,7 +206,10 @@ class AlarmMonitor:
         self.collapse_warmup_steps = collapse_warmup_steps
         self.collapse_drop = collapse_drop
         self.collapse_patience = max(1, int(collapse_patience))
-        self.reference_spread = REAL_DIGIT_SPREAD if reference_spread is None else float(reference_spread)
+        if not 0.0 < collapse_variety <= 1.0:
+            raise ValueError(f"collapse_variety must be in (0, 1], got {collapse_variety}")
+        self.reference_spread = None if reference_spread is None else float(reference_spread)
+        self.collapse_variety = collapse_variety
         self._collapse_streak = 0
         self._accuracy = RollingMean(overpowering_steps)
         self._gradient = RollingMean(vanishing_steps)
@@ -241,6 +281,15 @@ class AlarmMonitor:
             self._classifier_failed = True  # no weights: use the spread from now on
             return None
 
+    def _looks_alike(self, spread: float, histogram: np.ndarray) -> bool:
+        """Less varied than this run's best samples were, or than real handwriting of the
+        same digits (a generator that collapsed early never sets a high best spread)."""
+        if spread < (1 - self.collapse_drop / 2) * self.best_spread:
+            return True
+        if self.reference_spread is None:
+            return spread < self.collapse_variety * real_digit_spread(histogram)
+        return spread < (1 - self.collapse_drop / 2) * self.reference_spread
+
     def _persistent(self, condition: bool) -> bool:
         """True once ``condition`` held for ``collapse_patience`` sample batches in a row."""
         self._collapse_streak = self._collapse_streak + 1 if condition else 0
@@ -272,13 +321,12 @@ class AlarmMonitor:
         self.best_classes = max(self.best_classes, classes)
         too_few = step >= self.collapse_warmup_steps and classes <= self.collapse_classes
         fell = self.best_classes >= 4.0 and classes < (1 - self.collapse_drop) * self.best_classes
-        # alike compared with the best variety seen, or with real digits' when the samples
-        # never had any (a generator that collapsed early never sets a high best spread)
-        alike = spread < (1 - self.collapse_drop / 2) * max(self.best_spread, self.reference_spread)
+        alike = self._looks_alike(spread, histogram)
         top = int(np.argmax(histogram))
         self._set(
             MODE_COLLAPSE, self._persistent((too_few or fell) and alike), step,
             f"Mode collapse? The samples cover about {classes:.1f} digit classes "
-            f"(best so far {self.best_classes:.1f}) and look alike (spread {spread:.2f}, "
-            f"best {self.best_spread:.2f}); {histogram[top] / histogram.sum():.0%} of them "
+            f"(best so far {self.best_classes:.1f}) and look alike (spread {spread:.2f}; best "
+            f"{self.best_spread:.2f}, real handwriting of these digits "
+            f"{real_digit_spread(histogram):.2f}); {histogram[top] / histogram.sum():.0%} of them "
             f"look like a {top}.")

@@ -1,0 +1,244 @@
+"""The PyTorch lab's release notebook, run end to end in a real JupyterLab through headless
+Chromium (Debian's), the way a student runs it: Run All Cells.
+
+The notebook is the one students get (nbgrader ``generate_assignment`` in a throwaway
+course) with the reference demo student's answers filled in. Training is capped with the
+kit's grading budget, the only cap the PyTorch lab's ``Trainer`` reads (the Keras lab's
+``GANLAB_LAB_STEPS`` is not): ``NBGRADER_EXECUTION=1`` with ``GANLAB_MAX_STEPS``, beside
+which ``GANLAB_MAX_SECONDS`` (10 s by default) bounds each run. No ``generator.pt`` lies next
+to the notebook, so both training cells train instead of loading one. ``GANLAB_WIDGETS=live``
+keeps the live dashboard that ``NBGRADER_EXECUTION`` would otherwise draw as a picture.
+
+A few hundred steps cannot draw good digits, so the quality quick check may fail; the test
+then requires that it is the only failing cell, that its output states the grading
+thresholds and the reason, and that the cells below it run cleanly. The whole notebook's
+screenshot goes to test-artifacts/lab-release-browser.png.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TOKEN, JupyterLabServer  # noqa: E402
+
+from ganlab_kit.grading.course import Course, find_repository  # noqa: E402
+from ganlab_kit.grading.notebook import grade_id, read_notebook, student_copy, write_notebook  # noqa: E402
+from ganlab_kit.grading.submissions import answers_of, load_submissions  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")]
+
+ASSIGNMENT = "pytorch_gan"
+MAX_STEPS = 200            # GANLAB_MAX_STEPS: the most steps each training cell runs here
+QUALITY_CELL = "quality_checks"
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+PASSED = re.compile(r'print\("([^"{}]*quick checks? passed[^"{}]*)"\)')
+THRESHOLDS = re.compile(r"MIN_INCEPTION_SCORE, MIN_COVERAGE, MIN_CONFIDENT_RATE = ([\d.]+), (\d+), ([\d.]+)")
+#: true once the kernel is idle and no code cell waits or runs ([*])
+SETTLED = ("() => { const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');"
+           " return indicator && indicator.dataset.status === 'idle'"
+           " && ![...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]"
+           "      .some(prompt => prompt.textContent.includes('*')); }")
+
+
+class CappedJupyterLab(JupyterLabServer):
+    """JupyterLab whose kernels train under the grading budget, with every cell in the page."""
+
+    def environment(self) -> dict:
+        env = super().environment()
+        env.update(NBGRADER_EXECUTION="1", GANLAB_MAX_STEPS=str(MAX_STEPS), GANLAB_WIDGETS="live")
+        return env
+
+    def write_config(self) -> None:
+        super().write_config()
+        tracker = self.home / "lab-settings" / "@jupyterlab" / "notebook-extension"
+        tracker.mkdir(parents=True, exist_ok=True)  # cells off screen stay in the page too
+        (tracker / "tracker.jupyterlab-settings").write_text(
+            json.dumps({"windowingMode": "none", "scrollPastEnd": False}))
+
+
+@pytest.fixture
+def reference_notebook(tmp_path):
+    """The release notebook built by nbgrader, answered as the reference demo student answers."""
+    repository = find_repository(Path(__file__).resolve().parent)
+    course = Course.create(tmp_path / "course", repository, [ASSIGNMENT])
+    release = read_notebook(course.generate_assignment(ASSIGNMENT))
+    source = read_notebook(course.source_notebook(ASSIGNMENT))
+    reference = {s.name: s for s in load_submissions(repository.autograder / ASSIGNMENT)}["reference"]
+    return student_copy(release, source, answers_of(reference, source))
+
+
+@pytest.fixture
+def jupyterlab(tmp_path, reference_notebook):
+    server = CappedJupyterLab(tmp_path / "lab")
+    write_notebook(reference_notebook, server.root / NOTEBOOK)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def click_menu(page, menu: str, item: str) -> None:
+    """Open a menu of JupyterLab's menu bar and click one of its items, named by its label."""
+    page.locator(".lm-MenuBar-item", has_text=re.compile(f"^{menu}$")).click()
+    label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}$"))
+    page.locator(".lm-Menu-item", has=label).click()
+
+
+def save_and_read(page, path: Path, code_cells: list) -> nbformat.NotebookNode:
+    """Save the notebook from the page and read it back once the file holds what the page shows."""
+    prompts = page.eval_on_selector_all(".jp-Notebook .jp-Cell", "cells => cells.map(cell => {"
+                                        " const prompt = cell.querySelector('.jp-InputPrompt');"
+                                        " return prompt ? prompt.textContent.trim() : ''; })")
+    shown = [int(m.group(1)) if (m := re.search(r"\[(\d+)\]", prompts[index])) else None for index in code_cells]
+    click_menu(page, "File", "Save Notebook")
+    deadline = time.monotonic() + 60
+    while True:  # the server writes the file atomically; wait until it holds this run
+        notebook = read_notebook(path)
+        saved = [notebook.cells[index].get("execution_count") for index in code_cells]
+        if saved == shown or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert saved == shown, f"the saved notebook differs from the page: {saved} != {shown}"
+    return notebook
+
+
+def text_of(cell, *kinds: str) -> str:
+    """The text of a code cell's outputs of the given kinds ("stdout", "stderr", "error", "result")."""
+    parts = []
+    for output in cell.get("outputs", []):
+        kind = output.output_type
+        if kind == "stream" and output.name in kinds:
+            parts.append(output.text)
+        elif kind == "error" and "error" in kinds:
+            parts.append(f"{output.ename}: {output.evalue}")
+        elif kind in ("execute_result", "display_data") and "result" in kinds:
+            parts.append(str(output.get("data", {}).get("text/plain", "")))
+    return "".join(parts)
+
+
+def test_release_notebook_runs_end_to_end_in_jupyterlab(jupyterlab, reference_notebook, tmp_path):
+    """Does the release notebook, answered with the reference solution, run top to bottom with
+    Run All Cells in JupyterLab: every quick check passed, no other cell failed, both training
+    dashboards drawn and finished, and, where a capped run cannot reach the quality thresholds,
+    a quality check that says which thresholds it missed and why?"""
+    from playwright.sync_api import expect, sync_playwright
+
+    cells = reference_notebook.cells
+    code = [index for index, cell in enumerate(cells) if cell.cell_type == "code"]
+    quality = next(index for index, cell in enumerate(cells) if grade_id(cell) == QUALITY_CELL)
+    passes = {index: PASSED.findall(cells[index].source) for index in code}
+    graded = [index for index in code if cells[index].metadata.get("nbgrader", {}).get("grade")]
+    assert graded and all(len(passes[index]) == 1 for index in graded), "each quick check prints one pass message"
+    dashboards = sum("TrainingDashboard(" in cells[index].source for index in code)
+    path = jupyterlab.root / NOTEBOOK
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+            headless=True, viewport={"width": 1300, "height": 1000})
+        try:
+            context.set_default_timeout(90_000)  # generous: the machine may be shared
+            expect.set_options(timeout=30_000)
+            page = context.new_page()
+            page.goto(f"{jupyterlab.url}/lab/tree/{NOTEBOOK}?token={TOKEN}", timeout=180_000)
+            first = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
+            expect(first).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
+            expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(cells))
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(
+                timeout=120_000)  # the kernel has started
+
+            # Run All Cells from the Run menu, as a student would; wait for the kernel to finish
+            for attempt in range(2):  # a click can be lost while the page still settles
+                click_menu(page, "Run", "Run All Cells")
+                try:  # the prompt turns to [*] as soon as the cell is queued
+                    expect(first).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
+                    break
+                except AssertionError:
+                    if attempt:
+                        raise
+            page.wait_for_function(SETTLED, timeout=480_000, polling=1_000)
+            notebook = save_and_read(page, path, code)
+            failed = [index for index in code if text_of(notebook.cells[index], "error")]
+            assert failed in ([], [quality]), {index: text_of(notebook.cells[index], "error") for index in failed}
+
+            if failed:
+                # the quality check says what the autograder requires, what was missed and why
+                output = notebook.cells[quality]
+                error = next(o for o in output.outputs if o.output_type == "error")
+                printed = text_of(output, "stdout")
+                required = THRESHOLDS.search(cells[quality].source)
+                assert required, "the quality cell no longer states its thresholds in one line"
+                minimum_score, minimum_coverage, minimum_confident = (
+                    float(required[1]), int(required[2]), float(required[3]))
+                stated = re.search(r"autograder requires\s+inception score\s+([\d.]+)\s+digits covered\s+(\d+)"
+                                   r"\s+confident\s+(\d+)%", printed)
+                assert stated, printed
+                assert (float(stated[1]), int(stated[2]), int(stated[3])) == (
+                    minimum_score, minimum_coverage, round(100 * minimum_confident))
+                reached = re.search(r"your generator\.pt\s+inception score\s+([\d.]+)\s+digits covered\s+(\d+)"
+                                    r"\s+confident\s+(\d+)%", printed)
+                assert reached, printed
+                score, coverage, confident = float(reached[1]), int(reached[2]), int(reached[3]) / 100
+                assert error.ename == "AssertionError", error
+                if coverage < minimum_coverage:
+                    assert error.evalue.startswith(f"mode collapse: only {coverage} digits"), error.evalue
+                else:
+                    assert score < minimum_score or confident < minimum_confident, printed
+                    assert error.evalue.startswith("unrecognisable:") and "Train longer" in error.evalue
+                assert passes[quality][0] not in printed
+
+                # the cells below the quality check run as well (Run All stops at the first error)
+                page.locator(".jp-Notebook .jp-Cell").nth(quality + 1).locator(".jp-InputPrompt").click()
+                click_menu(page, "Run", "Run Selected Cell and All Below")
+                page.wait_for_function(SETTLED, timeout=300_000, polling=1_000)
+                notebook = save_and_read(page, path, code)
+                below = {index: text_of(notebook.cells[index], "error") for index in code if index > quality}
+                assert not any(below.values()), below
+
+            # every code cell ran, in order, and every other quick check printed its pass message
+            counts = [notebook.cells[index].get("execution_count") for index in code]
+            assert None not in counts and counts == sorted(counts) and len(set(counts)) == len(counts), counts
+            for index in graded:
+                if index not in failed:
+                    assert passes[index][0] in text_of(notebook.cells[index], "stdout"), index
+
+            # both training dashboards drew curves and samples and finished their capped runs
+            boards = page.locator(".ganlab-dashboard")
+            expect(boards).to_have_count(dashboards)
+            for board in boards.all():
+                expect(board.locator(".ganlab-status")).to_contain_text("finished")
+                step = re.search(r"step (\d+) / (\d+)", board.locator(".ganlab-step").inner_text())
+                assert step and 0 < int(step[1]) <= int(step[2]) == MAX_STEPS, step
+                for image in ("img.ganlab-curves", "img.ganlab-samples"):
+                    assert board.locator(image).evaluate(
+                        "image => image.complete && image.naturalWidth > 200 && image.width > 100"), image
+
+            # the whole notebook in one picture: no file browser, a window as tall as the notebook
+            page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
+            expect(page.locator("#jp-left-stack")).to_be_hidden()
+            scroller = page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer")
+            extra = scroller.evaluate("outer => outer.scrollHeight - outer.clientHeight")
+            page.set_viewport_size({"width": 1300, "height": 1000 + extra})
+            page.wait_for_function("() => { const outer = document.querySelector("
+                                   "'.jp-NotebookPanel .jp-WindowedPanel-outer');"
+                                   " return outer.scrollHeight <= outer.clientHeight + 1; }")
+            page.screenshot(path=str(ARTIFACTS / "lab-release-browser.png"), full_page=True)
+        except Exception:
+            if "page" in locals():
+                page.screenshot(path=str(ARTIFACTS / "lab-release-browser-failure.png"), full_page=True)
+            shutil.copy(jupyterlab.log, ARTIFACTS / "jupyterlab-lab-release-test.log")
+            raise
+        finally:
+            context.close()
