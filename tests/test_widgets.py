@@ -597,3 +597,19 @@ def test_noise_viewer_without_generator_needs_noise_and_images():
     """Is a viewer with neither a generator nor images refused with what to pass?"""
     with pytest.raises(ValueError, match="noise= and images="):
         NoiseViewer(noise=np.zeros((2, 100)))
+
+
+def test_flat_images_are_drawn_as_squares():
+    """Are an MLP generator's flat outputs (N, 784) drawn as 28x28 digits, the same pixels as
+    (N, 28, 28), colour (N, 3072) as 32x32x3, and an odd length refused with what to do?"""
+    from ganlab_kit.widgets.drawing import to_pixels
+
+    rng = np.random.default_rng(0)
+    square = rng.uniform(-1, 1, (10, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(to_pixels(square.reshape(10, 784)), to_pixels(square))
+    colour = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(to_pixels(colour.reshape(2, -1)), to_pixels(colour))
+    with pytest.raises(ValueError, match="reshape them"):
+        to_pixels(np.zeros((2, 100 + 1)))
+    viewer = NoiseViewer(noise=rng.normal(size=(10, 100)), images=square.reshape(10, 784))
+    assert Image.open(io.BytesIO(viewer.to_png())).size[0] > 100

@@ -187,7 +187,7 @@ class AlarmMonitor:
             handwriting's variety below which samples of the same digits look alike
             (0.87: a batch of real digits shows about 1.0; the provoked collapses of the
             failure-modes lab 0.68-0.82 over their last two snapshots, its healthy runs
-            0.82-0.90 with five to seven digits; docs/lab_failure_modes.md).
+            0.82-0.96 with five to seven digits; docs/lab_failure_modes.md).
     """
 
     def __init__(self, overpowering_accuracy: float = 0.98, overpowering_steps: int = 200,

@@ -80,16 +80,34 @@ def is_channels_last(shape: Sequence[int]) -> bool:
     return len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3)
 
 
+def _unflatten(array: np.ndarray) -> np.ndarray:
+    """``(N, D)`` flat images (an MLP generator's output) -> ``(N, H, W)`` grey when D is a square
+    (784 -> 28 x 28) or ``(N, H, W, 3)`` colour when D / 3 is (3072 -> 32 x 32 x 3, Keras' order)."""
+    size = array.shape[1]
+    side = math.isqrt(size)
+    if side * side == size:
+        return array.reshape(len(array), side, side)
+    side = math.isqrt(size // 3)
+    if size % 3 == 0 and 3 * side * side == size:
+        return array.reshape(len(array), side, side, 3)
+    raise ValueError(f"cannot draw flat images of {size} values each (shape {array.shape}): "
+                     "reshape them to (N, H, W) or (N, H, W, C) first")
+
+
 def to_pixels(images, value_range: Tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
-    """Images ``(N, C, H, W)`` or ``(N, H, W, C)`` (C in 1, 3), or ``(N, H, W)``, -> uint8 ``(N, H, W, C)``."""
+    """Images ``(N, C, H, W)`` or ``(N, H, W, C)`` (C in 1, 3), ``(N, H, W)``, or flat
+    ``(N, H * W)`` / ``(N, H * W * 3)``, -> uint8 ``(N, H, W, C)``."""
     if hasattr(images, "detach"):
         images = images.detach().cpu().numpy()
     array = np.asarray(images, dtype=np.float32)
+    if array.ndim == 2:
+        array = _unflatten(array)
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4:
         raise ValueError(
-            f"expected a batch of images (N, C, H, W) or (N, H, W, C), got shape {array.shape}")
+            f"expected a batch of images (N, C, H, W), (N, H, W, C) or flat (N, H * W), "
+            f"got shape {array.shape}")
     if not is_channels_last(array.shape):
         array = array.transpose(0, 2, 3, 1)  # channels first -> channels last
     low, high = value_range
