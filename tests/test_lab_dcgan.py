@@ -5,25 +5,21 @@ and the bridge runs the checks on that namespace through the same proxy as under
 Every check must pass the reference solution and fail at least one known-wrong variant; each
 demo mistake must fail exactly the checks it lists, in its own part only.
 """
-import importlib.util
 import json
-import re
-from pathlib import Path
 
 import nbformat
 import pytest
 import torch
 
-from ganlab_kit.grading import list_checks, run_checks
-from ganlab_kit.grading.notebook import (find_cell, nbgrader_metadata, read_notebook, run_in_process,
-                                         strip_hidden_tests)
-from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, load_submissions
+from ganlab_kit.grading import run_checks
+from ganlab_kit.grading.notebook import run_in_process
+from ganlab_kit.grading.submissions import Edit, load_submission_module
+from lab_checks import (AUTOGRADER, LabChecks, copy_files, lab_fixtures, load_module, namespace_with,
+                        quick_check_failures, quick_checks, stub_namespace, submissions_of)
 
-REPO = Path(__file__).resolve().parents[1]
-AUTOGRADER = REPO / "autograder"
 ASSIGNMENT = "dcgan"
-SOURCE = REPO / "assignments" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-SUBMISSIONS = {submission.name: submission for submission in load_submissions(AUTOGRADER / ASSIGNMENT)}
+SUBMISSIONS = submissions_of(ASSIGNMENT)
+source, parts, catalogue, reference_namespace = lab_fixtures(ASSIGNMENT)
 GENERATOR_FILES = ("generator.pt", "fashion_generator.pt")
 QUALITY_PARTS = ("quality", "fashion_quality")
 
@@ -61,153 +57,39 @@ MUTANTS = {
 
 
 @pytest.fixture(scope="module")
-def source():
-    return read_notebook(SOURCE)
-
-
-def grade_cells(notebook):
-    """grade_id -> part graded by the cell's hidden grade(...) line."""
-    cells = {}
-    for cell in notebook.cells:
-        meta = nbgrader_metadata(cell)
-        if meta.get("grade") and cell.cell_type == "code":
-            match = re.search(r'grade\("dcgan/(\w+)", globals\(\)\)', cell.source)
-            cells[meta["grade_id"]] = match.group(1) if match else None
-    return cells
-
-
-@pytest.fixture(scope="module")
-def parts(source):
-    return list(grade_cells(source).values())
-
-
-@pytest.fixture(scope="module")
-def catalogue(parts):
-    return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
-
-
-@pytest.fixture(scope="module")
 def reference_files(tmp_path_factory):
     """The generator files the reference student hands in (the kit's trained references)."""
-    spec = importlib.util.spec_from_file_location("_dcgan_submissions", AUTOGRADER / ASSIGNMENT / "submissions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.reference_files(tmp_path_factory.mktemp("dcgan-reference"))
+    return load_submission_module(AUTOGRADER / ASSIGNMENT).reference_files(tmp_path_factory.mktemp("dcgan-reference"))
 
 
-def hand_in(directory, files):
-    for name, path in files.items():
-        (directory / name).write_bytes(Path(path).read_bytes())
+class TestDcganChecks(LabChecks):
+    """The checks every lab's hidden checks must pass (tests/lab_checks.py), for this lab."""
 
+    ASSIGNMENT, SUBMISSIONS, MUTANTS = ASSIGNMENT, SUBMISSIONS, MUTANTS
+    CAUGHT_ELSEWHERE = QUALITY_PARTS  # see the quality tests below
+    STUB_FEEDBACK = ("NotImplementedError", "replace the ...")
 
-def namespace_with(source, edits=()):
-    notebook = nbformat.from_dict(source)
-    answers = {}
-    for edit in edits:
-        answers[edit.cell] = edit.apply(answers.get(edit.cell, strip_hidden_tests(find_cell(source, edit.cell).source)))
-    for cell_id, text in answers.items():
-        find_cell(notebook, cell_id).source = text
-    return run_in_process(notebook)
+    @pytest.fixture
+    def hand_in(self, reference_files):
+        """Every demo student hands in the kit's trained generator files."""
+        return lambda name, folder: copy_files(reference_files, folder)
 
-
-def grade_all(namespace, parts, directory):
-    return {part: run_checks(f"{ASSIGNMENT}/{part}", namespace, directory, AUTOGRADER) for part in parts}
-
-
-def test_every_grade_cell_runs_one_known_part(source, parts):
-    """Does every autograded cell end in exactly one grade("dcgan/<part>", globals()) line inside its
-    hidden region, with a check module for that part, and every check module used?"""
-    for grade_id, part in grade_cells(source).items():
-        cell = find_cell(source, grade_id)
-        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)\n### END HIDDEN TESTS", cell.source, re.S)
-        assert hidden and hidden.group(1).strip().count("\n") == 0, grade_id
-        assert part is not None and (AUTOGRADER / ASSIGNMENT / f"test_{part}.py").is_file(), grade_id
-    modules = {path.stem[len("test_"):] for path in (AUTOGRADER / ASSIGNMENT).glob("test_*.py")}
-    assert modules == set(parts)
-
-
-def test_cell_points_match_check_points(source, catalogue):
-    """Are a grade cell's points the sum of its checks' points?"""
-    for grade_id, part in grade_cells(source).items():
-        points = nbgrader_metadata(find_cell(source, grade_id))["points"]
-        assert points == sum(check[2] for check in catalogue[part]), grade_id
-
-
-def test_reference_earns_every_point(source, parts, tmp_path, reference_files):
-    """Does the reference solution (with the kit's trained generator files) pass every hidden check?"""
-    hand_in(tmp_path, reference_files)
-    results = grade_all(namespace_with(source), parts, tmp_path)
-    failed = {part: [c.feedback for c in result.checks if not c.passed]
-              for part, result in results.items() if result.failed_checks}
-    assert not failed
-
-
-@pytest.mark.parametrize("name", sorted(name for name, s in SUBMISSIONS.items()
-                                        if s.edits and s.expected_failures != ALL_CHECKS))
-def test_demo_mistake_fails_exactly_its_checks(name, source, parts, tmp_path, reference_files):
-    """Does each demo mistake fail exactly the checks it lists, and none in other parts?"""
-    submission = SUBMISSIONS[name]
-    hand_in(tmp_path, reference_files)
-    non_quality = [part for part in parts if part not in QUALITY_PARTS]
-    results = grade_all(namespace_with(source, submission.edits), non_quality, tmp_path)
-    failed = {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
-    assert failed == {part: set(checks) for part, checks in submission.expected_failures.items()}
-
-
-@pytest.mark.parametrize("part, check", sorted(MUTANTS))
-def test_wrong_answer_fails_its_check(part, check, source):
-    """Does this known-wrong answer fail the check written to catch it, with feedback and no traceback?"""
-    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, MUTANTS[part, check]), root=AUTOGRADER)
-    assert check in result.failed_checks
-    feedback = next(c.feedback for c in result.checks if c.name == check)
-    assert feedback and "Traceback" not in feedback
-
-
-def test_every_check_has_a_failing_variant(catalogue):
-    """Is every hidden check seen failing on at least one wrong answer (demo mistake, test mutant, or
-    the quality tests below)?"""
-    caught = set(MUTANTS)
-    for submission in SUBMISSIONS.values():
-        if isinstance(submission.expected_failures, dict):
-            caught |= {(part, check) for part, checks in submission.expected_failures.items() for check in checks}
-    quality = {(part, name) for part in QUALITY_PARTS for name, _, _ in catalogue[part]}
-    missing = {(part, name) for part, checks in catalogue.items() for name, _, _ in checks} - caught - quality
-    assert not missing
-
-
-def test_stub_fails_every_check(source, parts, tmp_path):
-    """Does the release version (solutions cleared, no generator files) earn nothing?"""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-
-    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    release, _ = ClearHiddenTests().preprocess(release, resources)
-    namespace = run_in_process(release, allow_errors=True)
-    results = grade_all(namespace, parts, tmp_path)
-    assert {part: result.score for part, result in results.items()} == {part: 0 for part in parts}
-    messages = [check.feedback for result in results.values() for check in result.checks]
-    assert any("NotImplementedError" in message for message in messages)
-    assert any("replace the ..." in message for message in messages)
+    def demo_parts(self, submission, parts):
+        """The parts a demo mistake is graded on: all but the quality parts (they grade the
+        handed-in generator files, the reference's here)."""
+        return [part for part in parts if part not in QUALITY_PARTS]
 
 
 def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source):
     """Do the visible quick checks pass the reference and every demo mistake (a mistake costs only its
     hidden checks' points) and fail on the unanswered stub?"""
-    from nbgrader.preprocessors import ClearSolutions
-
-    quick = {grade_id: strip_hidden_tests(find_cell(source, grade_id).source) for grade_id in grade_cells(source)}
+    quick = quick_checks(source, ASSIGNMENT)
     for grade_id in ("quality_checks", "fashion_quality_checks"):  # need the files; see the end-to-end test
         quick.pop(grade_id)
     for name, submission in SUBMISSIONS.items():
-        if submission.stub:
-            continue
-        namespace = namespace_with(source, submission.edits)
-        for grade_id, code in quick.items():
-            exec(compile(code, grade_id, "exec"), namespace)
-    stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    namespace = run_in_process(stub, allow_errors=True)
-    for grade_id, code in quick.items():
-        with pytest.raises(Exception):
-            exec(compile(code, grade_id, "exec"), namespace)
+        if not submission.stub:
+            assert quick_check_failures(quick, namespace_with(source, submission.edits)) == {}, name
+    assert set(quick_check_failures(quick, stub_namespace(source))) == set(quick)
 
 
 def test_grading_is_repeatable(source):
@@ -227,7 +109,7 @@ def test_quality_checks(part, filename, source, tmp_path, reference_files):
     namespace = namespace_with(source)
     missing = run_checks(f"{ASSIGNMENT}/{part}", namespace, tmp_path, AUTOGRADER)
     assert missing.score == 0 and f"no {filename}" in missing.checks[0].feedback
-    (tmp_path / filename).write_bytes(Path(reference_files[filename]).read_bytes())
+    copy_files({filename: reference_files[filename]}, tmp_path)
     assert run_checks(f"{ASSIGNMENT}/{part}", namespace, tmp_path, AUTOGRADER).passed
     torch.manual_seed(0)
     torch.save(DCGANGenerator(latent_dim=8, width=32, refine=True).state_dict(), tmp_path / filename)
@@ -238,13 +120,6 @@ def test_quality_checks(part, filename, source, tmp_path, reference_files):
     assert other.score == 0 and "does not hold the lab's Generator weights" in other.checks[0].feedback
 
 
-def _load_checks(name):
-    spec = importlib.util.spec_from_file_location(f"_dcgan_{name}", AUTOGRADER / ASSIGNMENT / f"test_{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("part, dataset", [("quality", "mnist"), ("fashion_quality", "fashion-mnist")])
 def test_quality_thresholds_sit_below_every_calibration_seed(part, dataset):
     """Are the quality thresholds below the worst of >= 5 seeds of the notebook's own training, so a
@@ -253,7 +128,7 @@ def test_quality_thresholds_sit_below_every_calibration_seed(part, dataset):
     finals = [run["final"] for run in calibration["runs"] if run["dataset"] == dataset]
     assert len({run["seed"] for run in calibration["runs"] if run["dataset"] == dataset}) >= 5
     assert calibration["samples"] == 1000 and calibration["noise_seed"] == 0
-    checks = _load_checks(part)
+    checks = load_module(AUTOGRADER / ASSIGNMENT / f"test_{part}.py", f"_dcgan_{part}")
     assert checks.MIN_INCEPTION_SCORE < min(final["inception_score"] for final in finals) - 0.3
     assert checks.MIN_COVERAGE <= min(final["coverage"] for final in finals)
     assert checks.MIN_COVERAGE_FOR_CONFIDENCE < min(final["coverage"] for final in finals)

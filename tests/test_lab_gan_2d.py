@@ -5,22 +5,18 @@ out) and the bridge runs the checks on that namespace through the same proxy as 
 grading. Every check must pass the reference solution and fail at least one known-wrong
 variant; each demo mistake must fail exactly the checks it lists, in its own part only.
 """
-import re
-from pathlib import Path
-
 import nbformat
 import pytest
 
-from ganlab_kit.grading import list_checks, run_checks
-from ganlab_kit.grading.notebook import (find_cell, nbgrader_metadata, read_notebook,
-                                         run_in_process, strip_hidden_tests)
-from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, load_submissions
+from ganlab_kit.grading import run_checks
+from ganlab_kit.grading.notebook import nbgrader_metadata, run_in_process
+from ganlab_kit.grading.submissions import Edit
+from lab_checks import (AUTOGRADER, LabChecks, grade_all, lab_fixtures, namespace_with, quick_check_failures,
+                        quick_checks, stub_namespace, submissions_of)
 
-REPO = Path(__file__).resolve().parents[1]
-AUTOGRADER = REPO / "autograder"
 ASSIGNMENT = "gan_2d"
-SOURCE = REPO / "assignments" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-SUBMISSIONS = {submission.name: submission for submission in load_submissions(AUTOGRADER / ASSIGNMENT)}
+SUBMISSIONS = submissions_of(ASSIGNMENT)
+source, parts, catalogue, reference_namespace = lab_fixtures(ASSIGNMENT)
 
 #: Test-only wrong answers, so that every check is seen failing. (part, check) -> edits.
 MUTANTS = {
@@ -35,64 +31,11 @@ MUTANTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def source():
-    return read_notebook(SOURCE)
+class TestGan2dChecks(LabChecks):
+    """The checks every lab's hidden checks must pass (tests/lab_checks.py), for this lab."""
 
-
-def grade_cells(notebook):
-    """grade_id -> part graded by the cell's hidden grade(...) line."""
-    cells = {}
-    for cell in notebook.cells:
-        meta = nbgrader_metadata(cell)
-        if meta.get("grade") and cell.cell_type == "code":
-            match = re.search(r'grade\("gan_2d/(\w+)", globals\(\)\)', cell.source)
-            cells[meta["grade_id"]] = match.group(1) if match else None
-    return cells
-
-
-@pytest.fixture(scope="module")
-def parts(source):
-    return list(grade_cells(source).values())
-
-
-@pytest.fixture(scope="module")
-def catalogue(parts):
-    return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
-
-
-def namespace_with(source, edits=()):
-    notebook = nbformat.from_dict(source)
-    answers = {}
-    for edit in edits:
-        answers[edit.cell] = edit.apply(answers.get(edit.cell, strip_hidden_tests(
-            find_cell(source, edit.cell).source)))
-    for cell_id, text in answers.items():
-        find_cell(notebook, cell_id).source = text
-    return run_in_process(notebook)
-
-
-def grade_all(namespace, parts, directory=None):
-    return {part: run_checks(f"{ASSIGNMENT}/{part}", namespace, directory, AUTOGRADER) for part in parts}
-
-
-def test_every_grade_cell_runs_one_known_part(source, parts):
-    """Does every autograded cell end in exactly one grade("gan_2d/<part>", globals()) line inside
-    its hidden region, with a check module for that part, and is every module used?"""
-    for grade_id, part in grade_cells(source).items():
-        cell = find_cell(source, grade_id)
-        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)\n### END HIDDEN TESTS", cell.source, re.S)
-        assert hidden and hidden.group(1).strip().count("\n") == 0, grade_id
-        assert part is not None and (AUTOGRADER / ASSIGNMENT / f"test_{part}.py").is_file(), grade_id
-    modules = {path.stem[len("test_"):] for path in (AUTOGRADER / ASSIGNMENT).glob("test_*.py")}
-    assert modules == set(parts) == {"heatmap", "gradients"}
-
-
-def test_cell_points_match_check_points(source, catalogue):
-    """Are a grade cell's points the sum of its checks' points (nbgrader rejects a higher score)?"""
-    for grade_id, part in grade_cells(source).items():
-        points = nbgrader_metadata(find_cell(source, grade_id))["points"]
-        assert points == sum(check[2] for check in catalogue[part]), grade_id
+    ASSIGNMENT, SUBMISSIONS, MUTANTS = ASSIGNMENT, SUBMISSIONS, MUTANTS
+    PARTS = ("heatmap", "gradients")
 
 
 def test_written_answers_are_graded_by_hand(source):
@@ -100,28 +43,6 @@ def test_written_answers_are_graded_by_hand(source):
     manual = {nbgrader_metadata(cell)["grade_id"]: nbgrader_metadata(cell)["points"]
               for cell in source.cells if cell.cell_type == "markdown" and nbgrader_metadata(cell).get("grade")}
     assert manual == {"q1_answer": 2, "q2_answer": 2, "q3_answer": 2}
-
-
-def test_reference_earns_every_point(source, parts):
-    """Does the reference solution pass every hidden check?"""
-    results = grade_all(namespace_with(source), parts)
-    failed = {part: result.failed_checks for part, result in results.items() if result.failed_checks}
-    assert not failed, {part: [c.feedback for c in results[part].checks if not c.passed] for part in failed}
-
-
-@pytest.mark.parametrize("name", sorted(name for name, s in SUBMISSIONS.items()
-                                        if s.edits and s.expected_failures != ALL_CHECKS))
-def test_demo_mistake_fails_exactly_its_checks(name, source, parts):
-    """Does each demo mistake fail exactly the checks it lists, and none in other parts, with
-    feedback that names the mistake (no traceback)?"""
-    submission = SUBMISSIONS[name]
-    results = grade_all(namespace_with(source, submission.edits), parts)
-    failed = {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
-    expected = {part: set(checks) for part, checks in submission.expected_failures.items()}
-    assert failed == expected
-    for result in results.values():
-        for check in result.checks:
-            assert check.passed or (check.feedback and "Traceback" not in check.feedback)
 
 
 #: What the feedback of each demo mistake's most telling check says.
@@ -141,27 +62,6 @@ def test_feedback_names_the_mistake(name, source):
     result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, SUBMISSIONS[name].edits), root=AUTOGRADER)
     feedback = next(c.feedback for c in result.checks if c.name == check)
     assert words in feedback, feedback
-
-
-@pytest.mark.parametrize("part, check", sorted(MUTANTS))
-def test_wrong_answer_fails_its_check(part, check, source):
-    """Does this known-wrong answer fail the check written to catch it?"""
-    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, MUTANTS[part, check]),
-                        root=AUTOGRADER)
-    assert check in result.failed_checks
-    feedback = next(c.feedback for c in result.checks if c.name == check)
-    assert feedback and "Traceback" not in feedback
-
-
-def test_every_check_has_a_failing_variant(catalogue):
-    """Is every hidden check seen failing on at least one wrong answer (demo mistake or test mutant)?"""
-    caught = set(MUTANTS)
-    for submission in SUBMISSIONS.values():
-        if isinstance(submission.expected_failures, dict):
-            caught |= {(part, check) for part, checks in submission.expected_failures.items()
-                       for check in checks}
-    missing = {(part, name) for part, checks in catalogue.items() for name, _, _ in checks} - caught
-    assert not missing
 
 
 #: Other correct ways to write the answers: each must keep every point.
@@ -191,54 +91,28 @@ VALID_VARIANTS = {
 def test_valid_variants_keep_every_point(name, source, parts):
     """Do other correct styles (an "ij" grid transposed; a loop over rows returning NumPy;
     .backward() and .grad, which also fills D's weight gradients) keep every point?"""
-    results = grade_all(namespace_with(source, VALID_VARIANTS[name]), parts)
+    results = grade_all(ASSIGNMENT, namespace_with(source, VALID_VARIANTS[name]), parts)
     assert {part: result.failed_checks for part, result in results.items()} == {part: () for part in parts}
-
-
-def test_stub_fails_every_check(source, parts):
-    """Does the release version (solutions replaced by NotImplementedError) earn nothing?"""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-
-    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    release, _ = ClearHiddenTests().preprocess(release, resources)
-    namespace = run_in_process(release, allow_errors=True)
-    results = grade_all(namespace, parts)
-    assert {part: result.score for part, result in results.items()} == {part: 0 for part in parts}
-    messages = [check.feedback for result in results.values() for check in result.checks]
-    assert any("NotImplementedError" in message for message in messages)
 
 
 def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source):
     """Do the visible quick checks pass the reference and every demo mistake (so a mistake only
     costs its hidden checks' points) and fail on the unanswered stub?"""
-    from nbgrader.preprocessors import ClearSolutions
-
-    quick = {grade_id: strip_hidden_tests(find_cell(source, grade_id).source)
-             for grade_id in grade_cells(source)}
+    quick = quick_checks(source, ASSIGNMENT)
     for name, submission in SUBMISSIONS.items():
-        if submission.stub:
-            continue
-        namespace = namespace_with(source, submission.edits)
-        for grade_id, code in quick.items():
-            exec(compile(code, grade_id, "exec"), namespace)
-    stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    namespace = run_in_process(stub, allow_errors=True)
-    for grade_id, code in quick.items():
-        with pytest.raises(Exception):
-            exec(compile(code, grade_id, "exec"), namespace)
+        if not submission.stub:
+            assert quick_check_failures(quick, namespace_with(source, submission.edits)) == {}, name
+    assert set(quick_check_failures(quick, stub_namespace(source))) == set(quick)
 
 
 def test_widget_uses_the_students_functions(source):
     """Does the notebook's widget draw with the student's own heat map and arrows, and show (not
     raise) the error of an unanswered stub?"""
-    from nbgrader.preprocessors import ClearSolutions
-
     namespace = namespace_with(source)
     session = namespace["lab"].session
     assert session.heatmap_fn is namespace["discriminator_heatmap"]
     assert session.gradient_fn is namespace["fake_point_gradients"]
-    stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    view = run_in_process(stub, allow_errors=True)["lab"].view()
+    view = stub_namespace(source)["lab"].view()
     assert set(view.errors) == {"heatmap", "gradients"} and "NotImplementedError" in view.errors["heatmap"]
 
 

@@ -6,27 +6,25 @@ as under grading. Every check must pass the reference solution and fail at least
 known-wrong variant; each demo mistake must fail exactly the checks it lists, in its own
 part only.
 """
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
-from ganlab_kit.grading import list_checks, run_checks
-from ganlab_kit.grading.notebook import (find_cell, nbgrader_metadata, read_notebook,
-                                         run_in_process, strip_hidden_tests)
-from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, load_submissions
+from ganlab_kit.grading import run_checks
+from ganlab_kit.grading.notebook import run_in_process
+from ganlab_kit.grading.submissions import Edit, load_submission_module
+from lab_checks import (AUTOGRADER, LabChecks, copy_files, grade_cells, lab_fixtures, load_module,
+                        namespace_with, parts_lost, quick_check_failures, quick_checks, stub_namespace,
+                        submissions_of)
 
 pytestmark = pytest.mark.keras
 
-REPO = Path(__file__).resolve().parents[1]
-AUTOGRADER = REPO / "autograder"
 ASSIGNMENT = "keras_gan"
-SOURCE = REPO / "assignments" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-SUBMISSIONS = {submission.name: submission for submission in load_submissions(AUTOGRADER / ASSIGNMENT)}
+SUBMISSIONS = submissions_of(ASSIGNMENT)
+source, parts, catalogue, reference_namespace = lab_fixtures(ASSIGNMENT)
 GENERATOR_FILE = "generator.weights.h5"
 
 #: Test-only wrong answers, so that every check is seen failing. (part, check) -> edits.
@@ -73,32 +71,6 @@ MUTANTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def source():
-    return read_notebook(SOURCE)
-
-
-def grade_cells(notebook):
-    """grade_id -> part graded by the cell's hidden grade(...) line."""
-    cells = {}
-    for cell in notebook.cells:
-        meta = nbgrader_metadata(cell)
-        if meta.get("grade") and cell.cell_type == "code":
-            match = re.search(r'grade\("keras_gan/(\w+)", globals\(\)\)', cell.source)
-            cells[meta["grade_id"]] = match.group(1) if match else None
-    return cells
-
-
-@pytest.fixture(scope="module")
-def parts(source):
-    return list(grade_cells(source).values())
-
-
-@pytest.fixture(scope="module")
-def catalogue(parts):
-    return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
-
-
 def _reference_trained():
     from ganlab_kit.keras_gan.lab_weights import REFERENCE_KERAS_GENERATOR
 
@@ -111,29 +83,8 @@ def reference_file(tmp_path_factory):
     if not _reference_trained():
         pytest.skip("the Keras lab's reference generator is not trained yet: run "
                     "autograder/keras_gan/calibrate_quality.py --seeds 0 --write-reference")
-    module = _load(AUTOGRADER / ASSIGNMENT / "submissions.py", "_keras_gan_submissions")
+    module = load_submission_module(AUTOGRADER / ASSIGNMENT)
     return module.reference_files(tmp_path_factory.mktemp("reference"))[GENERATOR_FILE]
-
-
-def _load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def namespace_with(source, edits=()):
-    notebook = nbformat.from_dict(source)
-    answers = {}
-    for edit in edits:
-        answers[edit.cell] = edit.apply(answers.get(edit.cell, strip_hidden_tests(find_cell(source, edit.cell).source)))
-    for cell_id, text in answers.items():
-        find_cell(notebook, cell_id).source = text
-    return run_in_process(notebook)
-
-
-def grade_all(namespace, parts, directory):
-    return {part: run_checks(f"{ASSIGNMENT}/{part}", namespace, directory, AUTOGRADER) for part in parts}
 
 
 @pytest.fixture(autouse=True)
@@ -141,103 +92,31 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the notebook's cells and checks write sample grids here
 
 
-def test_every_grade_cell_runs_one_known_part(source, parts):
-    """Does every autograded cell end in exactly one grade("keras_gan/<part>", globals()) line
-    inside its hidden region, with a check module for that part?"""
-    for grade_id, part in grade_cells(source).items():
-        cell = find_cell(source, grade_id)
-        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)\n### END HIDDEN TESTS", cell.source, re.S)
-        assert hidden and hidden.group(1).strip().count("\n") == 0, grade_id
-        assert part is not None and (AUTOGRADER / ASSIGNMENT / f"test_{part}.py").is_file(), grade_id
-    modules = {path.stem[len("test_"):] for path in (AUTOGRADER / ASSIGNMENT).glob("test_*.py")}
-    assert modules == set(parts), "every check module is used by one grade cell"
+class TestKerasGanChecks(LabChecks):
+    """The checks every lab's hidden checks must pass (tests/lab_checks.py), for this lab."""
 
+    ASSIGNMENT, SUBMISSIONS, MUTANTS = ASSIGNMENT, SUBMISSIONS, MUTANTS
+    CAUGHT_ELSEWHERE = ("quality",)  # see test_quality_checks
 
-def test_cell_points_match_check_points(source, catalogue):
-    """Are a grade cell's points the sum of its checks' points?"""
-    for grade_id, part in grade_cells(source).items():
-        points = nbgrader_metadata(find_cell(source, grade_id))["points"]
-        assert points == sum(check[2] for check in catalogue[part]), grade_id
-
-
-def test_reference_earns_every_point(source, parts, tmp_path, reference_file):
-    """Does the reference solution (with the kit's trained generator.weights.h5) pass every hidden check?"""
-    (tmp_path / GENERATOR_FILE).write_bytes(reference_file.read_bytes())
-    results = grade_all(namespace_with(source), parts, tmp_path)
-    failed = {part: [c.feedback for c in result.checks if not c.passed]
-              for part, result in results.items() if result.failed_checks}
-    assert not failed
-
-
-@pytest.mark.parametrize("name", sorted(name for name, s in SUBMISSIONS.items()
-                                        if s.edits and s.expected_failures != ALL_CHECKS))
-def test_demo_mistake_fails_exactly_its_checks(name, source, parts, tmp_path, reference_file):
-    """Does each demo mistake fail exactly the checks it lists, and none in other parts?"""
-    submission = SUBMISSIONS[name]
-    (tmp_path / GENERATOR_FILE).write_bytes(reference_file.read_bytes())
-    results = grade_all(namespace_with(source, submission.edits), parts, tmp_path)
-    failed = {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
-    assert failed == {part: set(checks) for part, checks in submission.expected_failures.items()}
-
-
-@pytest.mark.parametrize("part, check", sorted(MUTANTS))
-def test_wrong_answer_fails_its_check(part, check, source):
-    """Does this known-wrong answer fail the check written to catch it, with readable feedback?"""
-    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, MUTANTS[part, check]), root=AUTOGRADER)
-    assert check in result.failed_checks
-    feedback = next(c.feedback for c in result.checks if c.name == check)
-    assert feedback and "Traceback" not in feedback
-
-
-def test_every_check_has_a_failing_variant(catalogue):
-    """Is every hidden check seen failing on at least one wrong answer (demo mistake or test mutant)?"""
-    caught = set(MUTANTS)
-    for submission in SUBMISSIONS.values():
-        if isinstance(submission.expected_failures, dict):
-            caught |= {(part, check) for part, checks in submission.expected_failures.items() for check in checks}
-    quality = {("quality", name) for name, _, _ in catalogue["quality"]}  # see test_quality_checks
-    missing = {(part, name) for part, checks in catalogue.items() for name, _, _ in checks} - caught - quality
-    assert not missing
-
-
-def test_stub_fails_every_check(source, parts, tmp_path):
-    """Does the release version (solutions replaced by NotImplementedError, no weights file) earn nothing?"""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-
-    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    release, _ = ClearHiddenTests().preprocess(release, resources)
-    namespace = run_in_process(release, allow_errors=True)
-    results = grade_all(namespace, parts, tmp_path)
-    assert {part: result.score for part, result in results.items()} == {part: 0 for part in parts}
-    messages = [check.feedback for result in results.values() for check in result.checks]
-    assert any("NotImplementedError" in message for message in messages)
+    @pytest.fixture
+    def hand_in(self, reference_file):
+        """Every demo student hands in the kit's trained generator.weights.h5."""
+        return lambda name, folder: copy_files({GENERATOR_FILE: reference_file}, folder)
 
 
 def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source, catalogue):
     """Do the visible quick checks pass the reference and every demo mistake, except where the
     mistake loses its whole part anyway (lr= raises in Keras 3; the wrong argmax axis), and fail
     on the unanswered stub?"""
-    from nbgrader.preprocessors import ClearSolutions
-
-    cells = grade_cells(source)
-    quick = {grade_id: strip_hidden_tests(find_cell(source, grade_id).source) for grade_id in cells}
+    cells = grade_cells(source, ASSIGNMENT)
+    quick = quick_checks(source, ASSIGNMENT)
     quick.pop("quality_checks")  # needs the weights file; covered by the end-to-end test
     for name, submission in SUBMISSIONS.items():
-        if submission.stub:
-            continue
-        namespace = namespace_with(source, submission.edits)
-        for grade_id, code in quick.items():
-            part = cells[grade_id]
-            whole_part = set(submission.expected_failures.get(part, ())) == {c[0] for c in catalogue[part]}
-            try:
-                exec(compile(code, grade_id, "exec"), namespace)
-            except Exception:
-                assert whole_part, (name, grade_id)
-    stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    namespace = run_in_process(stub, allow_errors=True)
-    for grade_id, code in quick.items():
-        with pytest.raises(Exception):
-            exec(compile(code, grade_id, "exec"), namespace)
+        if not submission.stub:
+            failed = quick_check_failures(quick, namespace_with(source, submission.edits))
+            lost = parts_lost(submission, catalogue)
+            assert {cells[grade_id] for grade_id in failed} <= lost, (name, failed)
+    assert set(quick_check_failures(quick, stub_namespace(source))) == set(quick)
 
 
 def test_grading_is_repeatable(source):
@@ -257,7 +136,7 @@ def test_quality_checks(source, tmp_path, reference_file):
     namespace = namespace_with(source)
     missing = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
     assert missing.score == 0 and f"no {GENERATOR_FILE}" in missing.checks[0].feedback
-    (tmp_path / GENERATOR_FILE).write_bytes(reference_file.read_bytes())
+    copy_files({GENERATOR_FILE: reference_file}, tmp_path)
     assert run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER).passed
     namespace["create_generator"]().save_weights(tmp_path / GENERATOR_FILE)  # untrained
     untrained = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
@@ -279,7 +158,7 @@ def test_quality_thresholds_sit_below_every_calibration_seed(source):
                     "autograder/keras_gan/calibrate_quality.py --seeds 0 1 2 3 4")
     final = [run for run in calibration["runs"] if run["step"] == steps]
     assert len({run["seed"] for run in final}) >= 5
-    checks = _load(AUTOGRADER / ASSIGNMENT / "test_quality.py", "_keras_quality_checks")
+    checks = load_module(AUTOGRADER / ASSIGNMENT / "test_quality.py", "_keras_quality_checks")
     assert checks.SAMPLES == calibration["samples"] and checks.SEED == calibration["noise_seed"]
     assert checks.MIN_INCEPTION_SCORE < min(run["inception_score"] for run in final)
     assert checks.MIN_COVERAGE < min(run["coverage"] for run in final)
@@ -307,7 +186,7 @@ def test_training_cell_loads_the_saved_generator_under_grading(source, tmp_path,
     of training, and do the other runs train zero steps?"""
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     monkeypatch.setenv("GANLAB_MAX_STEPS", "0")
-    (tmp_path / GENERATOR_FILE).write_bytes(reference_file.read_bytes())
+    copy_files({GENERATOR_FILE: reference_file}, tmp_path)
     namespace = run_in_process(nbformat.from_dict(source), skip_tags=())
     assert namespace["history"]["d_loss"] == [] and namespace["history_no_dropout"]["d_loss"] == []
     from ganlab_kit.keras_gan.lab_weights import read_dense_weights

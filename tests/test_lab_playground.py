@@ -6,37 +6,19 @@ reference experiment log and snapshots, or a mistake derived from them). Every c
 must pass the reference and fail at least one known-wrong variant; each demo mistake
 must fail exactly the checks it lists.
 """
-import importlib.util
 import json
-import re
-import shutil
-from pathlib import Path
 
-import nbformat
 import pytest
 
-from ganlab_kit.grading import list_checks, run_checks
-from ganlab_kit.grading.notebook import (find_cell, nbgrader_metadata, read_notebook,
-                                         run_in_process, strip_hidden_tests)
-from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, load_submissions
+from ganlab_kit.grading.notebook import nbgrader_metadata, strip_hidden_tests
+from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, load_submission_module
+from lab_checks import AUTOGRADER, LabChecks, grade_all, lab_fixtures, submissions_of
 
-REPO = Path(__file__).resolve().parents[1]
-AUTOGRADER = REPO / "autograder"
 ASSIGNMENT = "playground"
-SOURCE = REPO / "assignments" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-SUBMISSIONS = {s.name: s for s in load_submissions(AUTOGRADER / ASSIGNMENT)}
+SUBMISSIONS = submissions_of(ASSIGNMENT)
+source, parts, catalogue, reference_namespace = lab_fixtures(ASSIGNMENT)
 LOG_NAME = "playground_log.jsonl"
-
-
-def _submissions_module():
-    path = AUTOGRADER / ASSIGNMENT / "submissions.py"
-    spec = importlib.util.spec_from_file_location("_playground_submissions", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FILES = _submissions_module()
+FILES = load_submission_module(AUTOGRADER / ASSIGNMENT)
 
 
 def _records(folder):
@@ -101,136 +83,32 @@ MUTANTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def source():
-    return read_notebook(SOURCE)
+class TestPlaygroundChecks(LabChecks):
+    """The checks every lab's hidden checks must pass (tests/lab_checks.py), for this lab."""
 
+    ASSIGNMENT, SUBMISSIONS, MUTANTS = ASSIGNMENT, SUBMISSIONS, MUTANTS
 
-def grade_cells(notebook):
-    """grade_id -> part graded by the cell's hidden grade(...) line."""
-    cells = {}
-    for cell in notebook.cells:
-        meta = nbgrader_metadata(cell)
-        if meta.get("grade") and cell.cell_type == "code":
-            match = re.search(r'grade\("playground/(\w+)", globals\(\)\)', cell.source)
-            cells[meta["grade_id"]] = match.group(1) if match else None
-    return cells
+    @pytest.fixture
+    def hand_in(self):
+        """Each demo student hands in its own experiment log and snapshots (none for the stub)."""
+        def hand_in(name, folder):
+            FILES.submission_files(name, folder)
+            return folder
+        return hand_in
 
-
-@pytest.fixture(scope="module")
-def parts(source):
-    return list(grade_cells(source).values())
-
-
-@pytest.fixture(scope="module")
-def catalogue(parts):
-    return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
-
-
-def namespace_with(source, edits=()):
-    notebook = nbformat.from_dict(source)
-    answers = {}
-    for edit in edits:
-        answers[edit.cell] = edit.apply(answers.get(edit.cell, strip_hidden_tests(
-            find_cell(source, edit.cell).source)))
-    for cell_id, text in answers.items():
-        find_cell(notebook, cell_id).source = text
-    return run_in_process(notebook)
-
-
-@pytest.fixture(scope="module")
-def reference_namespace(source):
-    return namespace_with(source)
-
-
-def grade_all(namespace, parts, directory):
-    return {part: run_checks(f"{ASSIGNMENT}/{part}", namespace, directory, AUTOGRADER) for part in parts}
-
-
-def failures(results):
-    return {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
-
-
-def test_every_grade_cell_runs_one_known_part(source, parts):
-    """Does every autograded cell end in exactly one grade("playground/<part>", globals()) line
-    inside its hidden region, with a check module for that part?"""
-    for grade_id, part in grade_cells(source).items():
-        cell = find_cell(source, grade_id)
-        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)\n### END HIDDEN TESTS", cell.source, re.S)
-        assert hidden and hidden.group(1).strip().count("\n") == 0, grade_id
-        assert part is not None and (AUTOGRADER / ASSIGNMENT / f"test_{part}.py").is_file(), grade_id
-    modules = {path.stem[len("test_"):] for path in (AUTOGRADER / ASSIGNMENT).glob("test_*.py")}
-    assert modules == set(parts), "every check module is used by one grade cell"
-
-
-def test_cell_points_match_check_points(source, catalogue):
-    """Are a grade cell's points the sum of its checks' points (nbgrader rejects a higher score)?"""
-    for grade_id, part in grade_cells(source).items():
-        points = nbgrader_metadata(find_cell(source, grade_id))["points"]
-        assert points == sum(check[2] for check in catalogue[part]), grade_id
-
-
-def test_reference_earns_every_point(reference_namespace, parts, tmp_path):
-    """Does the reference solution with its real experiment log pass every hidden check?"""
-    FILES.reference_files(tmp_path)
-    results = grade_all(reference_namespace, parts, tmp_path)
-    assert not failures(results), {part: [c.feedback for c in results[part].checks if not c.passed]
-                                   for part in failures(results)}
-
-
-@pytest.mark.parametrize("name", sorted(name for name, s in SUBMISSIONS.items()
-                                        if s.expected_failures != ALL_CHECKS and name != "reference"))
-def test_demo_mistake_fails_exactly_its_checks(name, source, reference_namespace, parts, tmp_path):
-    """Does each demo mistake (in the code or in the handed-in log) fail exactly the checks it lists?"""
-    submission = SUBMISSIONS[name]
-    namespace = namespace_with(source, submission.edits) if submission.edits else reference_namespace
-    FILES.submission_files(name, tmp_path)
-    expected = {part: set(checks) for part, checks in submission.expected_failures.items()}
-    assert failures(grade_all(namespace, parts, tmp_path)) == expected
-
-
-@pytest.mark.parametrize("part, check", sorted(MUTANTS))
-def test_wrong_answer_fails_its_check(part, check, source, reference_namespace, tmp_path):
-    """Does this known-wrong answer or log fail the check written to catch it, with plain feedback?"""
-    edits, change = MUTANTS[part, check]
-    namespace = namespace_with(source, edits) if edits else reference_namespace
-    FILES.reference_files(tmp_path)
-    if change is not None:
-        change(tmp_path)
-    result = run_checks(f"{ASSIGNMENT}/{part}", namespace, tmp_path, AUTOGRADER)
-    assert check in result.failed_checks
-    feedback = next(c.feedback for c in result.checks if c.name == check)
-    assert feedback and "Traceback" not in feedback
-
-
-def test_every_check_has_a_failing_variant(catalogue):
-    """Is every hidden check seen failing on at least one wrong answer (demo mistake or test mutant)?"""
-    caught = set(MUTANTS)
-    for submission in SUBMISSIONS.values():
-        if isinstance(submission.expected_failures, dict):
-            caught |= {(part, check) for part, checks in submission.expected_failures.items()
-                       for check in checks}
-    every = {(part, name) for part, checks in catalogue.items() for name, _, _ in checks}
-    assert every - caught == set()
-
-
-def test_stub_fails_every_check(source, parts, tmp_path):
-    """Does the release version (solutions replaced by NotImplementedError, no log) earn nothing?"""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-
-    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    release, _ = ClearHiddenTests().preprocess(release, resources)
-    namespace = run_in_process(release, allow_errors=True)
-    results = grade_all(namespace, parts, tmp_path)
-    assert all(result.score == 0 for result in results.values()), {
-        part: result.score for part, result in results.items()}
+    @classmethod
+    def demo_mistakes(cls):
+        """Every demo student but the reference and those that fail every check: mistakes in the
+        code and mistakes in the handed-in log alike."""
+        return sorted(name for name, submission in cls.SUBMISSIONS.items()
+                      if submission.expected_failures != ALL_CHECKS and name != "reference")
 
 
 def test_grading_is_deterministic(reference_namespace, parts, tmp_path):
     """Do two gradings of the same files give the same results, check for check?"""
     FILES.submission_files("edited_log", tmp_path)
-    first = grade_all(reference_namespace, parts, tmp_path)
-    second = grade_all(reference_namespace, parts, tmp_path)
+    first = grade_all(ASSIGNMENT, reference_namespace, parts, tmp_path)
+    second = grade_all(ASSIGNMENT, reference_namespace, parts, tmp_path)
     assert {p: [(c.name, c.passed, c.feedback) for c in r.checks] for p, r in first.items()} == \
         {p: [(c.name, c.passed, c.feedback) for c in r.checks] for p, r in second.items()}
 

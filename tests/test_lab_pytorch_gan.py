@@ -6,22 +6,20 @@ pass the reference solution and fail at least one known-wrong variant; each demo
 mistake must fail exactly the checks it lists, in its own part only.
 """
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 import torch
 
-from ganlab_kit.grading import list_checks, run_checks
-from ganlab_kit.grading.notebook import (find_cell, nbgrader_metadata, read_notebook,
-                                         run_in_process, strip_hidden_tests)
-from ganlab_kit.grading.submissions import ALL_CHECKS, Edit, load_submissions
+from ganlab_kit.grading import run_checks
+from ganlab_kit.grading.notebook import run_in_process
+from ganlab_kit.grading.submissions import Edit
+from lab_checks import (AUTOGRADER, LabChecks, copy_files, grade_cells, lab_fixtures, load_module,
+                        namespace_with, quick_checks, stub_namespace, submissions_of)
 
-REPO = Path(__file__).resolve().parents[1]
-AUTOGRADER = REPO / "autograder"
-SOURCE = REPO / "assignments" / "source" / "pytorch_gan" / "pytorch_gan.ipynb"
 ASSIGNMENT = "pytorch_gan"
-SUBMISSIONS = {submission.name: submission for submission in load_submissions(AUTOGRADER / ASSIGNMENT)}
+SUBMISSIONS = submissions_of(ASSIGNMENT)
+source, parts, catalogue, reference_namespace = lab_fixtures(ASSIGNMENT)
 
 #: Test-only wrong answers, so that every check is seen failing. (part, check) -> edits.
 MUTANTS = {
@@ -86,127 +84,17 @@ MUTANTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def source():
-    return read_notebook(SOURCE)
+class TestPytorchGanChecks(LabChecks):
+    """The checks every lab's hidden checks must pass (tests/lab_checks.py), for this lab."""
 
+    ASSIGNMENT, SUBMISSIONS, MUTANTS = ASSIGNMENT, SUBMISSIONS, MUTANTS
+    CAUGHT_ELSEWHERE = ("quality",)  # see the quality tests
+    STUB_FEEDBACK = ("NotImplementedError", "RESHAPE_600_TO_20_20_2")
 
-def grade_cells(notebook):
-    """grade_id -> part graded by the cell's hidden grade(...) line."""
-    cells = {}
-    for cell in notebook.cells:
-        meta = nbgrader_metadata(cell)
-        if meta.get("grade") and cell.cell_type == "code":
-            match = re.search(r'grade\("pytorch_gan/(\w+)", globals\(\)\)', cell.source)
-            cells[meta["grade_id"]] = match.group(1) if match else None
-    return cells
-
-
-@pytest.fixture(scope="module")
-def parts(source):
-    return list(grade_cells(source).values())
-
-
-@pytest.fixture(scope="module")
-def catalogue(parts):
-    return {part: list_checks(f"{ASSIGNMENT}/{part}", AUTOGRADER) for part in parts}
-
-
-def namespace_with(source, edits=()):
-    notebook = nbformat.from_dict(source)
-    answers = {}
-    for edit in edits:
-        answers[edit.cell] = edit.apply(answers.get(edit.cell, strip_hidden_tests(
-            find_cell(source, edit.cell).source)))
-    for cell_id, text in answers.items():
-        find_cell(notebook, cell_id).source = text
-    return run_in_process(notebook)
-
-
-def grade_all(namespace, parts, directory):
-    return {part: run_checks(f"{ASSIGNMENT}/{part}", namespace, directory, AUTOGRADER) for part in parts}
-
-
-def test_every_grade_cell_runs_one_known_part(source, parts):
-    """Does every autograded cell end in exactly one grade("pytorch_gan/<part>", globals()) line
-    inside its hidden region, with a check module for that part?"""
-    for grade_id, part in grade_cells(source).items():
-        cell = find_cell(source, grade_id)
-        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)\n### END HIDDEN TESTS", cell.source, re.S)
-        assert hidden and hidden.group(1).strip().count("\n") == 0, grade_id
-        assert part is not None and (AUTOGRADER / ASSIGNMENT / f"test_{part}.py").is_file(), grade_id
-    modules = {path.stem[len("test_"):] for path in (AUTOGRADER / ASSIGNMENT).glob("test_*.py")}
-    assert modules == set(parts), "every check module is used by one grade cell"
-
-
-def test_cell_points_match_check_points(source, catalogue):
-    """Are a grade cell's points the sum of its checks' points (nbgrader rejects a higher score)?"""
-    for grade_id, part in grade_cells(source).items():
-        points = nbgrader_metadata(find_cell(source, grade_id))["points"]
-        assert points == sum(check[2] for check in catalogue[part]), grade_id
-
-
-def test_reference_earns_every_point(source, parts, tmp_path, reference_generator_file):
-    """Does the reference solution (with the kit's trained generator.pt) pass every hidden check?"""
-    (tmp_path / "generator.pt").write_bytes(reference_generator_file.read_bytes())
-    results = grade_all(namespace_with(source), parts, tmp_path)
-    failed = {part: result.failed_checks for part, result in results.items() if result.failed_checks}
-    assert not failed, {part: [c.feedback for c in results[part].checks if not c.passed] for part in failed}
-
-
-@pytest.mark.parametrize("name", sorted(name for name, s in SUBMISSIONS.items()
-                                        if s.edits and s.expected_failures != ALL_CHECKS))
-def test_demo_mistake_fails_exactly_its_checks(name, source, parts, catalogue, tmp_path,
-                                               reference_generator_file):
-    """Does each demo mistake fail exactly the checks it lists, and none in other parts?"""
-    submission = SUBMISSIONS[name]
-    (tmp_path / "generator.pt").write_bytes(reference_generator_file.read_bytes())
-    namespace = namespace_with(source, submission.edits)
-    results = grade_all(namespace, parts, tmp_path)
-    failed = {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
-    expected = {part: set(checks) for part, checks in submission.expected_failures.items()}
-    assert failed == expected
-
-
-@pytest.mark.parametrize("part, check", sorted(MUTANTS))
-def test_wrong_answer_fails_its_check(part, check, source):
-    """Does this known-wrong answer fail the check written to catch it?"""
-    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, MUTANTS[part, check]),
-                        root=AUTOGRADER)
-    assert check in result.failed_checks
-    feedback = next(c.feedback for c in result.checks if c.name == check)
-    assert feedback and "Traceback" not in feedback
-
-
-def test_every_check_has_a_failing_variant(catalogue):
-    """Is every hidden check seen failing on at least one wrong answer (demo mistake or test mutant)?"""
-    caught = set(MUTANTS)
-    for submission in SUBMISSIONS.values():
-        if isinstance(submission.expected_failures, dict):
-            caught |= {(part, check) for part, checks in submission.expected_failures.items()
-                       for check in checks}
-    quality = {("quality", name) for name, _, _ in catalogue["quality"]}  # see the quality tests
-    missing = {(part, name) for part, checks in catalogue.items() for name, _, _ in checks} - caught - quality
-    assert not missing
-
-
-def test_stub_fails_every_check(source, parts, tmp_path):
-    """Does the release version (solutions replaced by NotImplementedError, no generator.pt) earn nothing?"""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-
-    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    release, _ = ClearHiddenTests().preprocess(release, resources)
-    namespace = run_in_process(release, allow_errors=True)
-    results = grade_all(namespace, parts, tmp_path)
-    assert {part: result.score for part, result in results.items()} == {part: 0 for part in parts}
-    messages = [check.feedback for result in results.values() for check in result.checks]
-    assert any("NotImplementedError" in message for message in messages)
-    assert any("RESHAPE_600_TO_20_20_2" in message for message in messages)
-
-
-def quick_checks(source):
-    """grade_id -> the visible quick-check code of each grade cell (hidden region removed)."""
-    return {grade_id: strip_hidden_tests(find_cell(source, grade_id).source) for grade_id in grade_cells(source)}
+    @pytest.fixture
+    def hand_in(self, reference_generator_file):
+        """Every demo student hands in the kit's trained generator.pt."""
+        return lambda name, folder: copy_files({"generator.pt": reference_generator_file}, folder)
 
 
 def quick_check_fails(code, grade_id, namespace):
@@ -229,15 +117,12 @@ def bug_bank():
 
 def test_quick_checks_pass_reference_and_fail_stub(source):
     """Do the visible quick checks pass the reference solution and fail on the unanswered stub?"""
-    from nbgrader.preprocessors import ClearSolutions
-
-    quick = quick_checks(source)
+    quick = quick_checks(source, ASSIGNMENT)
     quick.pop("quality_checks")  # needs generator.pt: test_quality_quick_check
     namespace = namespace_with(source)
     for grade_id, code in quick.items():
         assert quick_check_fails(code, grade_id, namespace) is None, grade_id
-    stub, _ = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    namespace = run_in_process(stub, allow_errors=True)
+    namespace = stub_namespace(source)
     for grade_id, code in quick.items():
         assert quick_check_fails(code, grade_id, namespace) is not None, grade_id
 
@@ -245,8 +130,8 @@ def test_quick_checks_pass_reference_and_fail_stub(source):
 def test_quick_checks_catch_most_known_bugs(source, capsys):
     """For each part, what share of its known bugs (demo mistakes and test mutants) does the visible
     quick check already catch, with a message? Printed per part; most of them, in every part."""
-    quick = quick_checks(source)
-    cell_of = {part: grade_id for grade_id, part in grade_cells(source).items()}
+    quick = quick_checks(source, ASSIGNMENT)
+    cell_of = {part: grade_id for grade_id, part in grade_cells(source, ASSIGNMENT).items()}
     caught, total, missed = {}, {}, []
     for name, part, edits in bug_bank():
         grade_id = cell_of[part]
@@ -268,12 +153,8 @@ def test_quick_checks_catch_most_known_bugs(source, capsys):
 def test_quality_quick_check(source, tmp_path, monkeypatch, reference_generator_file):
     """Does the quality quick check use the autograder's thresholds, pass the kit's trained generator,
     and fail an untrained one with the reason (collapse), as the hidden checks do?"""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_quality_checks", AUTOGRADER / ASSIGNMENT / "test_quality.py")
-    checks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(checks)
-    code = quick_checks(source)["quality_checks"]
+    checks = load_module(AUTOGRADER / ASSIGNMENT / "test_quality.py", "_quality_checks")
+    code = quick_checks(source, ASSIGNMENT)["quality_checks"]
     stated = re.search(r"MIN_INCEPTION_SCORE, MIN_COVERAGE, MIN_CONFIDENT_RATE = ([\d.]+), (\d+), ([\d.]+)", code)
     assert stated and (float(stated[1]), int(stated[2]), float(stated[3])) == (
         checks.MIN_INCEPTION_SCORE, checks.MIN_COVERAGE, checks.MIN_CONFIDENT_RATE)
@@ -283,7 +164,7 @@ def test_quality_quick_check(source, tmp_path, monkeypatch, reference_generator_
     monkeypatch.chdir(tmp_path)
     namespace = namespace_with(source)
     assert "no generator.pt" in quick_check_fails(code, "quality_checks", namespace)
-    (tmp_path / "generator.pt").write_bytes(reference_generator_file.read_bytes())
+    copy_files({"generator.pt": reference_generator_file}, tmp_path)
     assert quick_check_fails(code, "quality_checks", namespace) is None
     from ganlab_kit.torch_gan import MLPGenerator
 
@@ -310,7 +191,7 @@ def test_quality_checks(source, tmp_path, reference_generator_file):
     namespace = namespace_with(source)
     missing = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
     assert missing.score == 0 and "no generator.pt" in missing.checks[0].feedback
-    (tmp_path / "generator.pt").write_bytes(reference_generator_file.read_bytes())
+    copy_files({"generator.pt": reference_generator_file}, tmp_path)
     assert run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER).passed
     torch.manual_seed(0)
     torch.save(MLPGenerator().state_dict(), tmp_path / "generator.pt")
@@ -334,21 +215,16 @@ def test_quality_thresholds_sit_below_every_calibration_seed(source):
     """Were the quality thresholds calibrated on the notebook's current training (same recipe
     fingerprint), and do they sit below the worst of >= 5 calibration seeds at the notebook's
     TRAINING_STEPS, so a correct solution trained as told never fails them by chance?"""
-    import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("_calibrate", AUTOGRADER / ASSIGNMENT / "calibrate_quality.py")
-    calibrate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calibrate)
+    calibrate = load_module(AUTOGRADER / ASSIGNMENT / "calibrate_quality.py", "_calibrate")
     steps = calibrate.training_steps(source)
     calibration = json.loads((AUTOGRADER / ASSIGNMENT / "quality_calibration.json").read_text())
     assert calibration.get("recipe_fingerprint") == calibrate.recipe_fingerprint(source), (
         "quality_calibration.json was measured on other training cells or answers: recalibrate")
     final = [run for run in calibration["runs"] if run["step"] == steps]
     assert len({run["seed"] for run in final}) >= 5
-    spec = importlib.util.spec_from_file_location("_quality_checks", AUTOGRADER / ASSIGNMENT / "test_quality.py")
-    checks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(checks)
+    checks = load_module(AUTOGRADER / ASSIGNMENT / "test_quality.py", "_quality_checks")
     assert checks.SAMPLES == calibration["samples"] and checks.SEED == calibration["noise_seed"]
     assert checks.MIN_INCEPTION_SCORE < min(run["inception_score"] for run in final) - 1
     assert checks.MIN_COVERAGE < min(run["coverage"] for run in final)
