@@ -51,10 +51,17 @@ SUBMISSIONS = [
     Submission(
         name="pretrain_trains_generator",
         description="pre-training plays full turns through the combined model, so G learns too",
+        # written inside the function, as a student would: the notebook defines the combined
+        # model and the turn only later, so calling them here would fail with a NameError
         edits=(Edit("pretrain_answer", "    discriminator.trainable = True\n    for _ in range(steps):",
-                    "    combined = build_combined_model(generator, discriminator)\n    for _ in range(steps):"),
-               Edit("pretrain_answer", "        discriminator.train_on_batch(np.concatenate([real, fake]), targets)",
-                    "        training_turn(generator, discriminator, combined, real, noise)")),
+                    "    stacked = keras.Sequential([generator, discriminator])\n"
+                    "    stacked.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss=\"binary_crossentropy\")\n"
+                    "    for _ in range(steps):\n        discriminator.trainable = True"),
+               Edit("pretrain_answer", "        discriminator.train_on_batch(np.concatenate([real, fake]), targets)\n",
+                    "        discriminator.train_on_batch(np.concatenate([real, fake]), targets)\n"
+                    "        discriminator.trainable = False\n"
+                    "        stacked.train_on_batch(noise, np.ones((batch_size, 1), dtype=\"float32\"))  # G learns too\n"
+                    "    discriminator.trainable = True\n")),
         expected_failures={"pretrain": frozenset({"test_generator_untouched"})},
     ),
     Submission(
