@@ -53,9 +53,10 @@ def grade_cells(notebook, assignment):
     return cells
 
 
-def namespace_with(source, edits=()):
+def namespace_with(source, edits=(), at_test_cell=None):
     """The globals of the source notebook's answer cells run in process, with ``edits`` applied
-    to the answers (the hidden regions of an edited cell left out)."""
+    to the answers (the hidden regions of an edited cell left out); ``at_test_cell`` as in
+    :func:`run_in_process`."""
     notebook = nbformat.from_dict(source)
     answers = {}
     for edit in edits:
@@ -63,7 +64,23 @@ def namespace_with(source, edits=()):
             find_cell(source, edit.cell).source)))
     for cell_id, text in answers.items():
         find_cell(notebook, cell_id).source = text
-    return run_in_process(notebook)
+    return run_in_process(notebook, at_test_cell=at_test_cell)
+
+
+def grade_in_order(assignment, source, edits, parts, directory=None):
+    """part -> PartResult, each part graded where its grade cell stands, with the globals the
+    cells above it made (as the autograder grades: a function that uses a name defined only
+    further down fails there)."""
+    part_of = grade_cells(source, assignment)
+    results = {}
+
+    def grade_here(cell, namespace):
+        part = part_of.get(nbgrader_metadata(cell).get("grade_id"))
+        if part in parts:
+            results[part] = run_checks(f"{assignment}/{part}", namespace, directory, AUTOGRADER)
+
+    namespace_with(source, edits, at_test_cell=grade_here)
+    return results
 
 
 def grade_all(assignment, namespace, parts, directory=None):
@@ -212,22 +229,23 @@ class LabChecks:
             points = nbgrader_metadata(find_cell(source, grade_id))["points"]
             assert points == sum(check[2] for check in catalogue[part]), grade_id
 
-    def test_reference_earns_every_point(self, reference_namespace, parts, hand_in, tmp_path):
+    def test_reference_earns_every_point(self, source, parts, hand_in, tmp_path):
         """Does the reference solution, with the files the reference student hands in, pass every
-        hidden check?"""
-        results = grade_all(self.ASSIGNMENT, reference_namespace, parts, hand_in("reference", tmp_path))
+        hidden check, each part graded where its grade cell stands?"""
+        results = grade_in_order(self.ASSIGNMENT, source, (), parts, hand_in("reference", tmp_path))
+        assert set(results) == set(parts)
         failed = {part: [(check.name, check.feedback) for check in result.checks if not check.passed]
                   for part, result in results.items() if result.failed_checks}
         assert not failed
 
-    def test_demo_mistake_fails_exactly_its_checks(self, name, source, reference_namespace, parts,
-                                                   hand_in, tmp_path):
-        """Does each demo mistake fail exactly the checks it lists, and none in other parts, each
-        with feedback and no traceback?"""
+    def test_demo_mistake_fails_exactly_its_checks(self, name, source, parts, hand_in, tmp_path):
+        """Does each demo mistake, graded part by part where its grade cell stands (as under
+        nbgrader), fail exactly the checks it lists, and none in other parts, each with feedback
+        and no traceback?"""
         submission = self.SUBMISSIONS[name]
-        namespace = namespace_with(source, submission.edits) if submission.edits else reference_namespace
-        results = grade_all(self.ASSIGNMENT, namespace, self.demo_parts(submission, parts),
-                            hand_in(name, tmp_path))
+        parts = self.demo_parts(submission, parts)
+        results = grade_in_order(self.ASSIGNMENT, source, submission.edits, parts, hand_in(name, tmp_path))
+        assert set(results) == set(parts)
         assert failures(results) == {part: set(checks) for part, checks in submission.expected_failures.items()}
         for result in results.values():
             for check in result.checks:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, MutableMapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, MutableMapping, Optional, Sequence, Union
 
 import nbformat
 from nbformat import NotebookNode
@@ -95,14 +95,18 @@ def student_copy(release: NotebookNode, source: NotebookNode,
 
 def run_in_process(notebook: NotebookNode, namespace: Optional[MutableMapping[str, Any]] = None,
                    skip_tags: Sequence[str] = ("training",), skip_tests: bool = True,
-                   allow_errors: bool = False, filename: str = "<notebook>") -> MutableMapping[str, Any]:
+                   allow_errors: bool = False, filename: str = "<notebook>",
+                   at_test_cell: Optional[Callable[[NotebookNode, MutableMapping[str, Any]], None]] = None,
+                   ) -> MutableMapping[str, Any]:
     """Execute a notebook's code cells in this process and return its globals.
 
     Cells tagged with one of ``skip_tags`` (training runs) are left out, and so are
     test cells (nbgrader ``grade`` code cells without a solution) when ``skip_tests``;
-    hidden-test regions never run. With ``allow_errors`` a failing cell is skipped
-    and the next one runs (as nbgrader does); otherwise its exception propagates.
-    Meant for fast tests of hidden checks.
+    hidden-test regions never run. ``at_test_cell(cell, namespace)`` is called at each
+    skipped test cell with the globals as they are at that point of the notebook (what
+    the autograder grades that cell's part with). With ``allow_errors`` a failing cell
+    is skipped and the next one runs (as nbgrader does); otherwise its exception
+    propagates. Meant for fast tests of hidden checks.
     """
     namespace = {"__name__": "__main__"} if namespace is None else namespace
     for index, cell in enumerate(notebook.cells):
@@ -110,6 +114,8 @@ def run_in_process(notebook: NotebookNode, namespace: Optional[MutableMapping[st
             continue
         meta = nbgrader_metadata(cell)
         if skip_tests and meta.get("grade") and not meta.get("solution"):
+            if at_test_cell is not None:
+                at_test_cell(cell, namespace)
             continue
         if set(cell.get("metadata", {}).get("tags", ())) & set(skip_tags):
             continue
