@@ -13,7 +13,6 @@ pytestmark = [pytest.mark.grading, pytest.mark.slow, pytest.mark.xdist_group("nb
 class TestGan2dEndToEnd(LabEndToEnd):
     ASSIGNMENT = "gan_2d"
     STUDENTS = ("reference", "stub", "logit_heatmap", "flipped_sign")
-    REGRADE = ("flipped_sign",)
     FEEDBACK = {"logit_heatmap": "apply torch.sigmoid", "flipped_sign": "opposite sign"}
 
     def test_points_split_between_checks_and_written_answers(self, graded):

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from hostile_bank import CASES, build_notebook
-from lab_e2e import LabEndToEnd
+from lab_e2e import LabEndToEnd, Regrades
 
 from ganlab_kit.grading import list_checks
 from ganlab_kit.grading.course import Course, find_repository
@@ -94,7 +94,7 @@ def pytorch_graded(tmp_path_factory):
             "outside": outside}
 
 
-class TestPytorchGanEndToEnd(LabEndToEnd):
+class TestPytorchGanEndToEnd(Regrades, LabEndToEnd):
     """The checks every lab passes, on the honest students of this course."""
 
     ASSIGNMENT = ASSIGNMENT

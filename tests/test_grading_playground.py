@@ -17,7 +17,6 @@ ASSIGNMENT = "playground"
 class TestPlaygroundEndToEnd(LabEndToEnd):
     ASSIGNMENT = ASSIGNMENT
     STUDENTS = ("reference", "stub", "ndim_reshape", "edited_log", "lost_snapshot")
-    REGRADE = ("edited_log",)
     FEEDBACK = {"lost_snapshot": "is missing"}
 
     def test_edited_log_feedback_names_the_change(self, graded):
