@@ -11,7 +11,6 @@ group so the course is built once per run.
 import csv
 import html
 import json
-import shutil
 
 import nbformat
 import pytest
@@ -85,18 +84,34 @@ class LabEndToEnd:
         return grade_course(tmp_path_factory.mktemp(f"nbgrader-{self.ASSIGNMENT}"), self.ASSIGNMENT,
                             self.STUDENTS, workers=self.WORKERS)
 
-    def test_source_validates(self, graded):
-        """Does `nbgrader validate` pass the source notebook, run beside the reference's files?"""
-        course = graded["course"]
-        folder = graded["root"] / "validate-source"
-        folder.mkdir()
-        shutil.copy(course.source_notebook(self.ASSIGNMENT), folder)
-        handed_in = course.root / "submitted" / "reference" / self.ASSIGNMENT
-        for path in handed_in.iterdir():
-            if path.is_file() and path.suffix != ".ipynb" and path.name != "timestamp.txt":
-                shutil.copy(path, folder / path.name)
-        ok, report = course.validate(folder / f"{self.ASSIGNMENT}.ipynb")
-        assert ok, report[-3000:]
+    @pytest.fixture(scope="class")
+    def solution(self, graded):
+        """The source notebook executed once by `ganlab solutions` (nbgrader generate_solution,
+        beside the reference's files, seeded): the executed solution notebook's path."""
+        path, = generate_solutions(graded["root"] / "solution", assignments=[self.ASSIGNMENT],
+                                   log=lambda message: None)
+        return path
+
+    def test_source_validates(self, solution):
+        """Does nbgrader's validator pass the source notebook, judged on its one execution by
+        `ganlab solutions` (nbgrader's Validator without its own second run of every cell)?"""
+        from nbgrader.preprocessors import CheckCellMetadata
+        from nbgrader.validator import Validator
+
+        validator = Validator()
+        validator.preprocessors = [CheckCellMetadata]   # the cells ran once already: no Execute
+        results = validator.validate(str(solution))
+        assert results == {}, results
+        # the same validator fails the run where a test cell had raised
+        notebook = nbformat.read(solution, as_version=4)
+        test_cell = next(cell for cell in notebook.cells if cell.cell_type == "code"
+                         and cell.metadata.get("nbgrader", {}).get("grade")
+                         and not cell.metadata["nbgrader"].get("solution"))
+        test_cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="", traceback=[])]
+        broken = solution.parent / "broken" / solution.name
+        broken.parent.mkdir()
+        nbformat.write(notebook, broken)
+        assert "failed" in validator.validate(str(broken))
 
     def test_release_fails_every_test_cell(self, graded):
         """Does `nbgrader validate --invert` find that no test cell of the unanswered release passes?"""
@@ -163,16 +178,15 @@ class LabEndToEnd:
         assert all(value > 0 for value in seconds.values()), seconds
         print(seconds)
 
-    def test_solution_is_reproducible(self, graded, tmp_path):
+    def test_solution_is_reproducible(self, graded, solution):
         """Does `ganlab solutions` regenerate the committed executed solution byte for byte, with no
         error output and every autograded cell at full points?"""
         committed = graded["course"].repository.root / "solutions" / self.ASSIGNMENT / f"{self.ASSIGNMENT}.ipynb"
         assert committed.is_file(), f"run `ganlab solutions --assignment {self.ASSIGNMENT}` and commit it"
-        fresh, = generate_solutions(tmp_path, assignments=[self.ASSIGNMENT], log=lambda message: None)
-        notebook, again = nbformat.read(committed, as_version=4), nbformat.read(fresh, as_version=4)
+        notebook, again = nbformat.read(committed, as_version=4), nbformat.read(solution, as_version=4)
         differing = [cell.get("id") for cell, other in zip(notebook.cells, again.cells) if cell != other]
         assert not differing and len(notebook.cells) == len(again.cells)
-        assert committed.read_bytes() == fresh.read_bytes()
+        assert committed.read_bytes() == solution.read_bytes()
         errors = [cell.id for cell in notebook.cells if cell.cell_type == "code"
                   for output in cell.outputs if output.output_type == "error"]
         assert not errors
@@ -181,7 +195,6 @@ class LabEndToEnd:
                   if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")
                   for output in cell.outputs if output.output_type == "execute_result"}
         assert scores == {cell.grade_id: cell.points for cell in graded["cells"] if cell.autograded}
-
 
 class Regrades:
     """Mixed into a lab's :class:`LabEndToEnd` subclass: ``REGRADE`` names students graded a
