@@ -197,8 +197,9 @@ class LabEndToEnd:
         assert scores == {cell.grade_id: cell.points for cell in graded["cells"] if cell.autograded}
 
 class Regrades:
-    """Mixed into a lab's :class:`LabEndToEnd` subclass: ``REGRADE`` names students graded a
-    second time in the same course (grading is seeded: the same points, to the hundredth)."""
+    """Mixed into a lab's :class:`LabEndToEnd` subclass whose grading is not already regraded in
+    process (tests/test_lab_<lab>.py::test_grading_is_repeatable): ``REGRADE`` names students
+    graded a second time in the same course (grading is seeded: the same points)."""
 
     REGRADE = ("reference",)
 

@@ -1,4 +1,7 @@
-"""The Keras GAN lab end to end with nbgrader: release, validate, autograde, regrade, feedback.
+"""The Keras GAN lab end to end with nbgrader: release, validate, autograde, feedback, solution.
+
+Regrading is checked in process, five times over
+(tests/test_lab_keras_gan.py::test_grading_is_repeatable).
 
 One course with four students (the reference, the stub and two typical Keras mistakes;
 `ganlab demo` grades them all),
@@ -7,16 +10,15 @@ its generator.weights.h5 instead of training, as it does for an instructor.
 """
 import pytest
 
-from lab_e2e import LabEndToEnd, Regrades
+from lab_e2e import LabEndToEnd
 
 pytestmark = [pytest.mark.keras, pytest.mark.grading, pytest.mark.slow,
               pytest.mark.xdist_group("nbgrader_keras_gan")]
 
 
-class TestKerasGanEndToEnd(Regrades, LabEndToEnd):
+class TestKerasGanEndToEnd(LabEndToEnd):
     ASSIGNMENT = "keras_gan"
     STUDENTS = ("reference", "stub", "keras2_freeze_once", "accuracy_wrong_axis")
-    REGRADE = ("keras2_freeze_once",)
     MIN_CHECK_LINES = 50
     FEEDBACK = {"keras2_freeze_once": ("Keras 3", "freezes D")}
     NO_TRACEBACK = ("reference", "keras2_freeze_once")

@@ -1,4 +1,5 @@
-"""End to end with nbgrader: release, validate, autograde, regrade, feedback, export.
+"""End to end with nbgrader: release, validate, autograde, hostile bank, feedback, export
+(regrading is checked in process: tests/test_lab_pytorch_gan.py::test_grading_is_repeatable).
 
 One course with four honest students (the reference, the stub and two typical
 mistakes) and, graded after them in the same gradebook, the bank of hostile and broken
@@ -13,7 +14,7 @@ import nbformat
 import pytest
 
 from hostile_bank import CASES, build_notebook
-from lab_e2e import LabEndToEnd, Regrades
+from lab_e2e import LabEndToEnd
 
 from ganlab_kit.grading import list_checks
 from ganlab_kit.grading.course import Course, find_repository
@@ -96,12 +97,11 @@ def pytorch_graded(tmp_path_factory):
             "outside": outside}
 
 
-class TestPytorchGanEndToEnd(Regrades, LabEndToEnd):
+class TestPytorchGanEndToEnd(LabEndToEnd):
     """The checks every lab passes, on the honest students of this course."""
 
     ASSIGNMENT = ASSIGNMENT
     STUDENTS = STUDENTS
-    REGRADE = ("no_zero_grad",)
     MIN_CHECK_LINES = 50
     FEEDBACK = {"wrong_target_loss": "generator_loss should fall as D(G(z)) rises",
                 "no_zero_grad": "d_optimizer.zero_grad() before loss.backward()"}
