@@ -218,3 +218,31 @@ def test_check_modules_are_not_kept(autograder):
     assert not [name for name in set(sys.modules) - before if name.startswith("lab")]
     (autograder / "lab" / "test_basics.py").write_text(CHECKS.replace("@pytest.mark.points(2)", "@pytest.mark.points(3)"))
     assert run_checks("lab/basics", good_namespace(), root=autograder).max_score == 5.5
+
+
+def test_run_in_process_stops_at_each_test_cell_with_the_globals_so_far():
+    """Does ``at_test_cell`` see, at each test cell, only what the cells above it defined (so an
+    answer that calls a function defined further down fails there, as under nbgrader)?"""
+    import nbformat
+
+    from ganlab_kit.grading.notebook import run_in_process
+
+    def grade_cell(grade_id):
+        cell = nbformat.v4.new_code_cell("assert answer() == 2")
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": grade_id, "points": 1}
+        return cell
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("def answer():\n    return helper() + 1"), grade_cell("early"),
+        nbformat.v4.new_code_cell("def helper():\n    return 1"), grade_cell("late")])
+    seen = {}
+
+    def at_test_cell(cell, namespace):
+        try:
+            seen[cell.metadata["nbgrader"]["grade_id"]] = namespace["answer"]()
+        except NameError as error:
+            seen[cell.metadata["nbgrader"]["grade_id"]] = str(error)
+
+    namespace = run_in_process(notebook, at_test_cell=at_test_cell)
+    assert seen == {"early": "name 'helper' is not defined", "late": 2}
+    assert namespace["answer"]() == 2
