@@ -8,6 +8,7 @@ A screenshot goes to test-artifacts/dashboard-browser.png.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -137,6 +138,32 @@ class JupyterLabServer:
             self.process.wait(5)
 
 
+@contextlib.contextmanager
+def chromium_page(tmp_path: Path, server: "JupyterLabServer", name: str, timeout_ms: int = 30_000):
+    """A page of Debian's headless Chromium with a fresh profile under ``tmp_path``. If the block
+    fails, the page's screenshot and the JupyterLab log go to test-artifacts/
+    (``<name>-failure.png``, ``jupyterlab-<name>.log``)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+            headless=True, viewport={"width": 1300, "height": 1000})
+        page = None
+        try:
+            context.set_default_timeout(timeout_ms)
+            page = context.new_page()
+            yield page
+        except Exception:
+            if page is not None:
+                page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"), full_page=True)
+            shutil.copy(server.log, ARTIFACTS / f"jupyterlab-{name}.log")
+            raise
+        finally:
+            context.close()
+
+
 @pytest.fixture
 def jupyterlab(tmp_path):
     server = JupyterLabServer(tmp_path)
@@ -160,65 +187,51 @@ def test_dashboard_in_jupyterlab(jupyterlab, tmp_path):
     counter while the cell runs, and does Stop end the cell?"""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1300, "height": 1000})
-        try:
-            context.set_default_timeout(30_000)
-            page = context.new_page()
-            page.goto(f"{jupyterlab.url}/lab/tree/dashboard.ipynb?token={TOKEN}")
-            editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-            prompt = page.locator(".jp-Notebook .jp-InputPrompt").first
-            for attempt in range(2):  # a key press can be lost while the page still settles
-                editor.click()
-                page.keyboard.press("Shift+Enter")
-                try:  # the prompt turns to [*] as soon as the cell is queued
-                    expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
-                    break
-                except AssertionError:
-                    if attempt:
-                        raise
+    with chromium_page(tmp_path, jupyterlab, "dashboard-browser", timeout_ms=30_000) as page:
+        page.goto(f"{jupyterlab.url}/lab/tree/dashboard.ipynb?token={TOKEN}")
+        editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+        prompt = page.locator(".jp-Notebook .jp-InputPrompt").first
+        for attempt in range(2):  # a key press can be lost while the page still settles
+            editor.click()
+            page.keyboard.press("Shift+Enter")
+            try:  # the prompt turns to [*] as soon as the cell is queued
+                expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
+                break
+            except AssertionError:
+                if attempt:
+                    raise
 
-            # the dashboard renders: curves, a sample grid, a moving step counter
-            dashboard = page.locator(".ganlab-dashboard")
-            expect(dashboard).to_be_visible(timeout=60_000)
-            expect(page.locator(".ganlab-step")).to_have_text(re.compile(r"step [1-9]\d* / "),
-                                                              timeout=40_000)
-            page.wait_for_function(
-                "() => ['img.ganlab-curves', 'img.ganlab-samples'].every(s => {"
-                " const image = document.querySelector(s);"
-                " return image && image.complete && image.naturalWidth > 200; })")
-            expect(page.locator(".ganlab-samples")).to_be_visible()
-            first = step_number(page)
-            page.wait_for_function(
-                f"() => /step (\\d+)/.exec(document.querySelector('.ganlab-step').textContent)[1]"
-                f" > {first}", timeout=20_000)
+        # the dashboard renders: curves, a sample grid, a moving step counter
+        dashboard = page.locator(".ganlab-dashboard")
+        expect(dashboard).to_be_visible(timeout=60_000)
+        expect(page.locator(".ganlab-step")).to_have_text(re.compile(r"step [1-9]\d* / "),
+                                                          timeout=40_000)
+        page.wait_for_function(
+            "() => ['img.ganlab-curves', 'img.ganlab-samples'].every(s => {"
+            " const image = document.querySelector(s);"
+            " return image && image.complete && image.naturalWidth > 200; })")
+        expect(page.locator(".ganlab-samples")).to_be_visible()
+        first = step_number(page)
+        page.wait_for_function(
+            f"() => /step (\\d+)/.exec(document.querySelector('.ganlab-step').textContent)[1]"
+            f" > {first}", timeout=20_000)
 
-            # Pause while the cell is running: the counter holds still
-            page.click(".ganlab-pause")
-            expect(page.locator(".ganlab-status")).to_contain_text("paused", timeout=10_000)
-            expect(page.locator(".ganlab-start")).to_have_text(re.compile("Resume"))
-            time.sleep(1.0)  # the step in flight finishes and is drawn
-            held = step_number(page)
-            time.sleep(2.0)
-            assert step_number(page) == held, "the step counter moved while paused"
-            page.screenshot(path=str(ARTIFACTS / "dashboard-browser.png"), full_page=True)
+        # Pause while the cell is running: the counter holds still
+        page.click(".ganlab-pause")
+        expect(page.locator(".ganlab-status")).to_contain_text("paused", timeout=10_000)
+        expect(page.locator(".ganlab-start")).to_have_text(re.compile("Resume"))
+        time.sleep(1.0)  # the step in flight finishes and is drawn
+        held = step_number(page)
+        time.sleep(2.0)
+        assert step_number(page) == held, "the step counter moved while paused"
+        page.screenshot(path=str(ARTIFACTS / "dashboard-browser.png"), full_page=True)
 
-            # Stop ends the cell: the kernel finishes and the prompt gets its number
-            page.click(".ganlab-stop")
-            expect(page.locator(".ganlab-status")).to_contain_text("stopped", timeout=20_000)
-            expect(prompt).to_have_text(re.compile(r"\[1\]"), timeout=20_000)
-            assert step_number(page) <= held + 1
-            expect(page.locator(".ganlab-start")).to_be_enabled()
-            expect(page.locator(".ganlab-pause")).to_be_disabled()
-        except Exception:
-            if "page" in locals():
-                page.screenshot(path=str(ARTIFACTS / "dashboard-browser-failure.png"), full_page=True)
-            shutil.copy(jupyterlab.log, ARTIFACTS / "jupyterlab-browser-test.log")
-            raise
-        finally:
-            context.close()
+        # Stop ends the cell: the kernel finishes and the prompt gets its number
+        page.click(".ganlab-stop")
+        expect(page.locator(".ganlab-status")).to_contain_text("stopped", timeout=20_000)
+        expect(prompt).to_have_text(re.compile(r"\[1\]"), timeout=20_000)
+        assert step_number(page) <= held + 1
+        expect(page.locator(".ganlab-start")).to_be_enabled()
+        expect(page.locator(".ganlab-pause")).to_be_disabled()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TOKEN, JupyterLabServer  # noqa: E402
+from test_browser import ARTIFACTS, CHROMIUM, TOKEN, JupyterLabServer, chromium_page  # noqa: E402
 
 from ganlab_kit.grading.course import Course, find_repository  # noqa: E402
 from ganlab_kit.grading.notebook import grade_id, read_notebook, student_copy, write_notebook  # noqa: E402
@@ -132,7 +131,7 @@ def test_release_notebook_runs_end_to_end_in_jupyterlab(jupyterlab, reference_no
     Run All Cells in JupyterLab: every quick check passed, no other cell failed, both training
     dashboards drawn and finished, and, where a capped run cannot reach the quality thresholds,
     a quality check that says which thresholds it missed and why?"""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     cells = reference_notebook.cells
     code = [index for index, cell in enumerate(cells) if cell.cell_type == "code"]
@@ -143,102 +142,88 @@ def test_release_notebook_runs_end_to_end_in_jupyterlab(jupyterlab, reference_no
     dashboards = sum("TrainingDashboard(" in cells[index].source for index in code)
     path = jupyterlab.root / NOTEBOOK
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1300, "height": 1000})
-        try:
-            context.set_default_timeout(90_000)  # generous: the machine may be shared
-            expect.set_options(timeout=30_000)
-            page = context.new_page()
-            page.goto(f"{jupyterlab.url}/lab/tree/{NOTEBOOK}?token={TOKEN}", timeout=180_000)
-            first = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
-            expect(first).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
-            expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(cells))
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(
-                timeout=120_000)  # the kernel has started
+    expect.set_options(timeout=30_000)
+    with chromium_page(tmp_path, jupyterlab, "lab-release-browser", timeout_ms=90_000) as page:
+        page.goto(f"{jupyterlab.url}/lab/tree/{NOTEBOOK}?token={TOKEN}", timeout=180_000)
+        first = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
+        expect(first).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
+        expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(cells))
+        expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(
+            timeout=120_000)  # the kernel has started
 
-            # Run All Cells from the Run menu, as a student would; wait for the kernel to finish
-            for attempt in range(2):  # a click can be lost while the page still settles
-                click_menu(page, "Run", "Run All Cells")
-                try:  # the prompt turns to [*] as soon as the cell is queued
-                    expect(first).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
-                    break
-                except AssertionError:
-                    if attempt:
-                        raise
-            page.wait_for_function(SETTLED, timeout=480_000, polling=1_000)
+        # Run All Cells from the Run menu, as a student would; wait for the kernel to finish
+        for attempt in range(2):  # a click can be lost while the page still settles
+            click_menu(page, "Run", "Run All Cells")
+            try:  # the prompt turns to [*] as soon as the cell is queued
+                expect(first).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
+                break
+            except AssertionError:
+                if attempt:
+                    raise
+        page.wait_for_function(SETTLED, timeout=480_000, polling=1_000)
+        notebook = save_and_read(page, path, code)
+        failed = [index for index in code if text_of(notebook.cells[index], "error")]
+        assert failed in ([], [quality]), {index: text_of(notebook.cells[index], "error") for index in failed}
+
+        if failed:
+            # the quality check says what the autograder requires, what was missed and why
+            output = notebook.cells[quality]
+            error = next(o for o in output.outputs if o.output_type == "error")
+            printed = text_of(output, "stdout")
+            required = THRESHOLDS.search(cells[quality].source)
+            assert required, "the quality cell no longer states its thresholds in one line"
+            minimum_score, minimum_coverage, minimum_confident = (
+                float(required[1]), int(required[2]), float(required[3]))
+            stated = re.search(r"autograder requires\s+inception score\s+([\d.]+)\s+digits covered\s+(\d+)"
+                               r"\s+confident\s+(\d+)%", printed)
+            assert stated, printed
+            assert (float(stated[1]), int(stated[2]), int(stated[3])) == (
+                minimum_score, minimum_coverage, round(100 * minimum_confident))
+            reached = re.search(r"your generator\.pt\s+inception score\s+([\d.]+)\s+digits covered\s+(\d+)"
+                                r"\s+confident\s+(\d+)%", printed)
+            assert reached, printed
+            score, coverage, confident = float(reached[1]), int(reached[2]), int(reached[3]) / 100
+            assert error.ename == "AssertionError", error
+            if coverage < minimum_coverage:
+                assert error.evalue.startswith(f"mode collapse: only {coverage} digits"), error.evalue
+            else:
+                assert score < minimum_score or confident < minimum_confident, printed
+                assert error.evalue.startswith("unrecognisable:") and "Train longer" in error.evalue
+            assert passes[quality][0] not in printed
+
+            # the cells below the quality check run as well (Run All stops at the first error)
+            page.locator(".jp-Notebook .jp-Cell").nth(quality + 1).locator(".jp-InputPrompt").click()
+            click_menu(page, "Run", "Run Selected Cell and All Below")
+            page.wait_for_function(SETTLED, timeout=300_000, polling=1_000)
             notebook = save_and_read(page, path, code)
-            failed = [index for index in code if text_of(notebook.cells[index], "error")]
-            assert failed in ([], [quality]), {index: text_of(notebook.cells[index], "error") for index in failed}
+            below = {index: text_of(notebook.cells[index], "error") for index in code if index > quality}
+            assert not any(below.values()), below
 
-            if failed:
-                # the quality check says what the autograder requires, what was missed and why
-                output = notebook.cells[quality]
-                error = next(o for o in output.outputs if o.output_type == "error")
-                printed = text_of(output, "stdout")
-                required = THRESHOLDS.search(cells[quality].source)
-                assert required, "the quality cell no longer states its thresholds in one line"
-                minimum_score, minimum_coverage, minimum_confident = (
-                    float(required[1]), int(required[2]), float(required[3]))
-                stated = re.search(r"autograder requires\s+inception score\s+([\d.]+)\s+digits covered\s+(\d+)"
-                                   r"\s+confident\s+(\d+)%", printed)
-                assert stated, printed
-                assert (float(stated[1]), int(stated[2]), int(stated[3])) == (
-                    minimum_score, minimum_coverage, round(100 * minimum_confident))
-                reached = re.search(r"your generator\.pt\s+inception score\s+([\d.]+)\s+digits covered\s+(\d+)"
-                                    r"\s+confident\s+(\d+)%", printed)
-                assert reached, printed
-                score, coverage, confident = float(reached[1]), int(reached[2]), int(reached[3]) / 100
-                assert error.ename == "AssertionError", error
-                if coverage < minimum_coverage:
-                    assert error.evalue.startswith(f"mode collapse: only {coverage} digits"), error.evalue
-                else:
-                    assert score < minimum_score or confident < minimum_confident, printed
-                    assert error.evalue.startswith("unrecognisable:") and "Train longer" in error.evalue
-                assert passes[quality][0] not in printed
+        # every code cell ran, in order, and every other quick check printed its pass message
+        counts = [notebook.cells[index].get("execution_count") for index in code]
+        assert None not in counts and counts == sorted(counts) and len(set(counts)) == len(counts), counts
+        for index in graded:
+            if index not in failed:
+                assert passes[index][0] in text_of(notebook.cells[index], "stdout"), index
 
-                # the cells below the quality check run as well (Run All stops at the first error)
-                page.locator(".jp-Notebook .jp-Cell").nth(quality + 1).locator(".jp-InputPrompt").click()
-                click_menu(page, "Run", "Run Selected Cell and All Below")
-                page.wait_for_function(SETTLED, timeout=300_000, polling=1_000)
-                notebook = save_and_read(page, path, code)
-                below = {index: text_of(notebook.cells[index], "error") for index in code if index > quality}
-                assert not any(below.values()), below
+        # both training dashboards drew curves and samples and finished their capped runs
+        boards = page.locator(".ganlab-dashboard")
+        expect(boards).to_have_count(dashboards)
+        for board in boards.all():
+            expect(board.locator(".ganlab-status")).to_contain_text("finished")
+            step = re.search(r"step (\d+) / (\d+)", board.locator(".ganlab-step").inner_text())
+            assert step and 0 < int(step[1]) <= int(step[2]) == MAX_STEPS, step
+            for image in ("img.ganlab-curves", "img.ganlab-samples"):
+                assert board.locator(image).evaluate(
+                    "image => image.complete && image.naturalWidth > 200 && image.width > 100"), image
 
-            # every code cell ran, in order, and every other quick check printed its pass message
-            counts = [notebook.cells[index].get("execution_count") for index in code]
-            assert None not in counts and counts == sorted(counts) and len(set(counts)) == len(counts), counts
-            for index in graded:
-                if index not in failed:
-                    assert passes[index][0] in text_of(notebook.cells[index], "stdout"), index
-
-            # both training dashboards drew curves and samples and finished their capped runs
-            boards = page.locator(".ganlab-dashboard")
-            expect(boards).to_have_count(dashboards)
-            for board in boards.all():
-                expect(board.locator(".ganlab-status")).to_contain_text("finished")
-                step = re.search(r"step (\d+) / (\d+)", board.locator(".ganlab-step").inner_text())
-                assert step and 0 < int(step[1]) <= int(step[2]) == MAX_STEPS, step
-                for image in ("img.ganlab-curves", "img.ganlab-samples"):
-                    assert board.locator(image).evaluate(
-                        "image => image.complete && image.naturalWidth > 200 && image.width > 100"), image
-
-            # the whole notebook in one picture: no file browser, a window as tall as the notebook
-            page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
-            expect(page.locator("#jp-left-stack")).to_be_hidden()
-            scroller = page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer")
-            extra = scroller.evaluate("outer => outer.scrollHeight - outer.clientHeight")
-            page.set_viewport_size({"width": 1300, "height": 1000 + extra})
-            page.wait_for_function("() => { const outer = document.querySelector("
-                                   "'.jp-NotebookPanel .jp-WindowedPanel-outer');"
-                                   " return outer.scrollHeight <= outer.clientHeight + 1; }")
-            page.screenshot(path=str(ARTIFACTS / "lab-release-browser.png"), full_page=True)
-        except Exception:
-            if "page" in locals():
-                page.screenshot(path=str(ARTIFACTS / "lab-release-browser-failure.png"), full_page=True)
-            shutil.copy(jupyterlab.log, ARTIFACTS / "jupyterlab-lab-release-test.log")
-            raise
-        finally:
-            context.close()
+        # the whole notebook in one picture: no file browser, a window as tall as the notebook
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
+        expect(page.locator("#jp-left-stack")).to_be_hidden()
+        scroller = page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer")
+        extra = scroller.evaluate("outer => outer.scrollHeight - outer.clientHeight")
+        page.set_viewport_size({"width": 1300, "height": 1000 + extra})
+        page.wait_for_function("() => { const outer = document.querySelector("
+                               "'.jp-NotebookPanel .jp-WindowedPanel-outer');"
+                               " return outer.scrollHeight <= outer.clientHeight + 1; }")
+        page.screenshot(path=str(ARTIFACTS / "lab-release-browser.png"), full_page=True)
