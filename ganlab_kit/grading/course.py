@@ -107,6 +107,18 @@ def grade_cells_of(notebook: NotebookNode) -> List[GradeCell]:
     return cells
 
 
+def refuse_foreign_folder(folder: Path) -> bool:
+    """Raise :class:`GradingSetupError` if ``folder`` holds files and the kit did not make it
+    (no ``MARKER`` file); True when it holds the kit's files, False when it is empty or absent."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return False
+    if not (folder / MARKER).is_file():
+        raise GradingSetupError(
+            f"{folder} exists and was not made by ganlab; it is left alone. Choose another "
+            "folder (--course-dir) or remove it yourself.")
+    return True
+
+
 class Course:
     """An nbgrader course folder made from the repository's sources."""
 
@@ -123,11 +135,7 @@ class Course:
         """Build a fresh course at ``root`` (rebuilt only if the kit made it before)."""
         require_nbgrader()
         root = Path(root).resolve()
-        if root.exists() and any(root.iterdir()):
-            if not (root / MARKER).is_file():
-                raise GradingSetupError(
-                    f"{root} exists and was not made by ganlab; it is left alone. Choose another "
-                    "folder (--course-dir) or remove it yourself.")
+        if refuse_foreign_folder(root):
             shutil.rmtree(root)
         root.mkdir(parents=True, exist_ok=True)
         (root / MARKER).write_text("made by ganlab-kit; `ganlab demo` may delete and rebuild this folder\n")

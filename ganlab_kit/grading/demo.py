@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .bridge import GradingSetupError, list_checks
-from .course import MARKER, Course, GradeCell, Repository, find_repository, require_nbgrader
+from .course import (MARKER, Course, GradeCell, Repository, find_repository, refuse_foreign_folder,
+                     require_nbgrader)
 from .notebook import read_notebook, student_copy
 from .submissions import Submission, answers_of, load_submission_module, load_submissions
 
@@ -147,10 +148,7 @@ def claim_demo_folder(course_dir: Path) -> None:
     """Make ``course_dir`` the demo's folder (one course per lab inside it), or refuse a folder
     that holds files the kit did not make, before anything in it is touched."""
     course_dir = Path(course_dir)
-    if course_dir.exists() and any(course_dir.iterdir()) and not (course_dir / MARKER).is_file():
-        raise GradingSetupError(
-            f"{course_dir} exists and was not made by ganlab; it is left alone. Choose another "
-            "folder (--course-dir) or remove it yourself.")
+    refuse_foreign_folder(course_dir)
     course_dir.mkdir(parents=True, exist_ok=True)
     (course_dir / MARKER).write_text("made by ganlab-kit: `ganlab demo` builds one course per lab "
                                      "in here and may delete and rebuild them\n")
