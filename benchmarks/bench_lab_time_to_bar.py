@@ -5,7 +5,7 @@ step functions and make_optimizers, the cell's Trainer options) for several seed
 the generator the cell saves every ``--check-every`` steps with the kit's classifier and
 stops at the bar (IS >= 8, 10/10 digits, >= 80 % confident) or after ``--time-limit``
 seconds of training. Beside it, in the same run, the lab's settings before issue 15 (Adam
-2e-4 for both networks, no weight average). Printed: min / median / max seconds to the bar
+2e-4 for both networks, dropout 0.3 in D, no weight average). Printed: min / median / max seconds to the bar
 (wall and CPU; scoring left out), the steps, and the ratio of the medians.
 
     python benchmarks/bench_lab_time_to_bar.py                 # 3 seeds each, up to 240 s a run
@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ganlab_kit.scoring import QUALITY_BAR
+from ganlab_kit.torch_gan import MLPDiscriminator
 from ganlab_kit.torch_gan.recipes import BarWatcher
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,16 +32,23 @@ calibrate = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(calibrate)
 
 
-def _todays_optimizers(generator, discriminator):
+def _optimizers_before(generator, discriminator):
     """make_optimizers as the lab had it before issue 15: Adam 2e-4 / (0.5, 0.999) for both."""
     return (torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
             torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)))
 
 
+def _discriminator_before():
+    """The lab's Discriminator before issue 15: the same layers with Dropout(0.3) after each
+    hidden LeakyReLU."""
+    return MLPDiscriminator(dropout=0.3)
+
+
 SETTINGS = {
-    "lab now (G 4e-4 / D 2e-4, weight average)": dict(options={}, optimizers=None),
-    "lab before (Adam 2e-4 both, no average)": dict(options={"average_decay": None},
-                                                   optimizers=_todays_optimizers),
+    "lab now (G 1e-3 / D 2e-4, no dropout, weight average)": dict(options={}),
+    "lab before (Adam 2e-4 both, dropout 0.3, no average)": dict(
+        options={"average_decay": None},
+        replace={"make_optimizers": _optimizers_before, "Discriminator": _discriminator_before}),
 }
 
 

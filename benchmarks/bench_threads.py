@@ -3,7 +3,8 @@
 The lab's MLP GAN (the Trainer running student-style step functions, batch 64) is timed
 with torch's default thread count (all cores), with one thread, and with the Trainer's
 ``threads="auto"`` (ThreadPicker), first alone, then beside one competitor: a plain
-busy Python loop, or a second torch process training with default threads. Printed:
+busy Python loop or a second torch training on one thread (each holds about one of two
+cores, issue 17's laptop), or a second torch training on every core (a harsher case). Printed:
 ms/step (median of the timed steps) and the ratio competitor / alone, plus each setting
 against the best setting alone. Goal (issue 17): auto <= 1.5x beside a competitor, and no
 slower alone than the best fixed setting.
@@ -28,14 +29,22 @@ def _busy_python(stop):
         sum(range(10_000))
 
 
-def _busy_torch(stop):
-    torch.set_num_threads(os.cpu_count() or 1)
+def _busy_torch(stop, threads=None):
+    torch.set_num_threads(threads or os.cpu_count() or 1)
     trainer = _trainer(threads=None)
     while not stop.is_set():
         trainer.train_step()
 
 
-COMPETITORS = {"busy Python loop": _busy_python, "second torch training": _busy_torch}
+def _busy_torch_one_core(stop):
+    _busy_torch(stop, threads=1)
+
+
+#: Competitors that hold about one of two cores (issue 17's laptop: "another process using about
+#: one of the two cores"), on which the goal is judged, and a harsher one that wants every core.
+COMPETITORS = {"busy Python loop": _busy_python, "torch training, 1 thread": _busy_torch_one_core,
+               "torch training, all cores": _busy_torch}
+ONE_CORE = ("busy Python loop", "torch training, 1 thread")
 
 
 def _student_steps():
@@ -64,11 +73,11 @@ def _trainer(threads):
     from ganlab_kit.data import load_mnist
     from ganlab_kit.torch_gan import MLPDiscriminator, MLPGenerator, Trainer
 
-    generator, discriminator = MLPGenerator(), MLPDiscriminator()
+    generator, discriminator = MLPGenerator(), MLPDiscriminator(dropout=0.0)  # the lab's pair
     train_discriminator, train_generator = _student_steps()
     return Trainer(generator, discriminator, load_mnist(), batch_size=64, snapshot_every=0,
                    track_grad_norm=False, threads=threads,
-                   g_optimizer=torch.optim.Adam(generator.parameters(), lr=4e-4, betas=(0.5, 0.999)),
+                   g_optimizer=torch.optim.Adam(generator.parameters(), lr=1e-3, betas=(0.5, 0.999)),
                    d_optimizer=torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
                    train_discriminator=train_discriminator, train_generator=train_generator)
 
@@ -148,10 +157,13 @@ def main():
     for setting in settings:
         cells = "".join(f" {ms:9.1f} ms ({ms / alone[setting]:4.1f}x)".rjust(25) for ms in rows[setting])
         print(f"{setting:<12} {alone[setting]:6.1f} ms{cells}  {alone[setting] / best_alone:4.2f}x")
-    worst_auto = max(rows["auto"]) / alone["auto"]
-    print(f"auto beside a competitor: at most {worst_auto:.2f}x its speed alone (goal <= 1.5x); "
-          f"auto alone: {alone['auto'] / best_alone:.2f}x the best setting alone (goal <= 1.0x, "
-          "within noise)")
+    names = list(COMPETITORS)
+    worst_auto = max(rows["auto"][names.index(name)] for name in ONE_CORE) / alone["auto"]
+    greedy = rows["auto"][names.index("torch training, all cores")] / alone["auto"]
+    print(f"auto beside a competitor holding one core: at most {worst_auto:.2f}x its speed alone "
+          f"(goal <= 1.5x); beside one that wants every core: {greedy:.2f}x (no goal: two cores "
+          f"cannot give each program more than one); auto alone: {alone['auto'] / best_alone:.2f}x "
+          "the best setting alone (goal <= 1.0x, within noise)")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import nbformat
 import torch
@@ -63,18 +63,18 @@ def recipe_fingerprint(notebook: nbformat.NotebookNode) -> str:
 
 def lab_run(seed: int, steps: Optional[int] = None, callbacks: Sequence = (),
             notebook_path: Path = NOTEBOOK, options: Optional[Dict] = None,
-            optimizers: Optional[Callable] = None) -> Trainer:
+            replace: Optional[Dict[str, Any]] = None) -> Trainer:
     """Run the notebook's full-digit training cells with its reference answers, for ``steps``
     steps (default: its TRAINING_STEPS), seed ``seed``; returns the Trainer.
 
     The dashboard is left out (it changes nothing in training; benchmarks/bench_dashboard.py
     measures its cost). ``options`` overrides Trainer keyword arguments of the cell and
-    ``optimizers`` replaces its make_optimizers (the benchmark's "today" settings).
+    ``replace`` replaces names the notebook defines, e.g. ``make_optimizers`` or
+    ``Discriminator`` (the benchmark's settings from before issue 15).
     """
     notebook = read_notebook(notebook_path)
     namespace = run_in_process(notebook)  # the answers, without training cells or checks
-    if optimizers is not None:
-        namespace["make_optimizers"] = optimizers
+    namespace.update(replace or {})
     extra = dict(options or {})
 
     class LabTrainer(Trainer):

@@ -32,15 +32,14 @@ SUBMISSIONS = [
         expected_failures={"train_discriminator": frozenset({"test_clears_old_gradients"})},
     ),
     Submission(
-        name="no_dropout",
-        description="the Discriminator has no Dropout layers",
-        edits=(Edit("discriminator_answer", "            nn.Dropout(0.3),\n            nn.Linear(1024, 512)",
-                    "            nn.Linear(1024, 512)"),
-               Edit("discriminator_answer", "            nn.Dropout(0.3),\n            nn.Linear(512, 256)",
-                    "            nn.Linear(512, 256)"),
-               Edit("discriminator_answer", "            nn.Dropout(0.3),\n            nn.Linear(256, 1)",
-                    "            nn.Linear(256, 1)")),
-        expected_failures={"discriminator": frozenset({"test_dropout"})},
+        name="relu_discriminator",
+        description="the Discriminator's hidden layers use ReLU instead of LeakyReLU(0.2)",
+        edits=tuple(Edit("discriminator_answer", f"{layer}\n            nn.LeakyReLU(0.2),",
+                         f"{layer}\n            nn.ReLU(),")
+                    for layer in ("nn.Linear(28 * 28, 1024),     # (B, 1024)",
+                                  "nn.Linear(1024, 512),         # (B, 512)",
+                                  "nn.Linear(512, 256),          # (B, 256)")),
+        expected_failures={"discriminator": frozenset({"test_architecture"})},
     ),
     Submission(
         name="narrow_discriminator",

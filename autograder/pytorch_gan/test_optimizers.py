@@ -25,12 +25,12 @@ def test_adam(nb):
 
 @pytest.mark.points(1)
 def test_settings(nb):
-    """Do both optimizers use betas = (0.5, 0.999), with lr = 4e-4 for G and 2e-4 for D?"""
+    """Do both optimizers use betas = (0.5, 0.999), with lr = 1e-3 for G and 2e-4 for D?"""
     _, _, g_optimizer, d_optimizer = _optimizers(nb)
-    for name, optimizer, lr in (("g_optimizer", g_optimizer, 4e-4), ("d_optimizer", d_optimizer, 2e-4)):
+    for name, optimizer, lr in (("g_optimizer", g_optimizer, 1e-3), ("d_optimizer", d_optimizer, 2e-4)):
         for group in nb.new(f"{PROBES}:state", optimizer):
             assert abs(group["lr"] - lr) < 1e-12, (
-                f"{name} has learning rate {group['lr']}; use lr={lr:g} (G learns twice as fast as D "
+                f"{name} has learning rate {group['lr']}; use lr={lr:g} (G learns five times as fast as D "
                 "so that D does not win the game early).")
             betas = tuple(group.get("betas", ()))
             assert len(betas) == 2 and abs(betas[0] - 0.5) < 1e-12 and abs(betas[1] - 0.999) < 1e-12, (
