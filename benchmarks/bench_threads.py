@@ -135,8 +135,6 @@ def main():
         alone[setting] = measure(setting, args.steps, args.warmup)
         print(f"  alone, {setting}: {alone[setting]:.1f} ms/step", flush=True)
     best_alone = min(alone.values())
-    print(f"{'setting':<12} {'alone':>9}" + "".join(f" {name:>24}" for name in COMPETITORS)
-          + "  alone vs best alone")
     rows = {setting: [] for setting in settings}
     for name, target in COMPETITORS.items():
         context = mp.get_context("spawn")
@@ -154,6 +152,8 @@ def main():
             competitor.join(10)
             if competitor.is_alive():
                 competitor.terminate()
+    print(f"{'setting':<12} {'alone':>9}" + "".join(f" {name:>24}" for name in COMPETITORS)
+          + "  alone vs best alone")
     for setting in settings:
         cells = "".join(f" {ms:9.1f} ms ({ms / alone[setting]:4.1f}x)".rjust(25) for ms in rows[setting])
         print(f"{setting:<12} {alone[setting]:6.1f} ms{cells}  {alone[setting] / best_alone:4.2f}x")
