@@ -459,6 +459,13 @@ def _nbgrader_of(student, grace=10.0):
         time.sleep(0.5)
 
 
+def _default_ctrl_c():
+    """In the child before it starts: Ctrl-C (SIGINT) acts as in a terminal. A test run started in
+    the background (``pytest ... &``, nohup) ignores SIGINT, children inherit that, and Python then
+    never raises KeyboardInterrupt: the command would grade on instead of stopping."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="session")
 def interrupted(parallel):
     """Two students graded one at a time by `ganlab autograde` in a subprocess, which gets Ctrl-C
@@ -479,7 +486,8 @@ def interrupted(parallel):
 
     command = [sys.executable, "-m", "ganlab_kit.cli", "autograde", ASSIGNMENT, "--course-dir", str(course.root)]
     process = subprocess.Popen(command + ["--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=course.environment(), start_new_session=True)
+                               text=True, env=course.environment(), start_new_session=True,
+                               preexec_fn=_default_ctrl_c)
     _wait_for_ledger(ledger_path(course.root, ASSIGNMENT), 1, process)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=300)

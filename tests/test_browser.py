@@ -139,7 +139,8 @@ class JupyterLabServer:
 
 
 @contextlib.contextmanager
-def chromium_page(tmp_path: Path, server: "JupyterLabServer", name: str, timeout_ms: int = 30_000):
+def chromium_page(tmp_path: Path, server: "JupyterLabServer", name: str, timeout_ms: int = 30_000,
+                  viewport: tuple = (1300, 1000)):
     """A page of Debian's headless Chromium with a fresh profile under ``tmp_path``. If the block
     fails, the page's screenshot and the JupyterLab log go to test-artifacts/
     (``<name>-failure.png``, ``jupyterlab-<name>.log``)."""
@@ -149,7 +150,7 @@ def chromium_page(tmp_path: Path, server: "JupyterLabServer", name: str, timeout
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1300, "height": 1000})
+            headless=True, viewport={"width": viewport[0], "height": viewport[1]})
         page = None
         try:
             context.set_default_timeout(timeout_ms)
@@ -162,6 +163,51 @@ def chromium_page(tmp_path: Path, server: "JupyterLabServer", name: str, timeout
             raise
         finally:
             context.close()
+
+
+def _answer_kernel_dialog(page) -> None:
+    """Accept JupyterLab's "Select Kernel" dialog with the kernel it proposes (the notebook's
+    own, Python 3), as a student would; fail with the text of any other dialog."""
+    from playwright.sync_api import expect
+
+    dialog = page.locator(".jp-Dialog")
+    if not dialog.count():
+        return
+    text = " ".join(dialog.first.inner_text().split())
+    assert text.startswith("Select Kernel"), f"JupyterLab shows a dialog: {text!r}"
+    dialog.first.locator("button.jp-mod-accept").click()
+    expect(dialog).to_have_count(0, timeout=30_000)
+
+
+def run_first_cell(page, server: "JupyterLabServer", notebook: str):
+    """Open ``notebook`` in JupyterLab, wait for its kernel to be idle, run its first cell with
+    Shift+Enter as a student would and return the cell's prompt (``[*]`` or ``[n]`` once queued).
+
+    On a busy machine a key press sent while the page still settles can be lost, and JupyterLab
+    sometimes asks which kernel to use although the notebook names one (its "Select Kernel"
+    dialog, seen in a full test run with the notebook's kernel already idle); the dialog is
+    answered with the kernel it proposes and the cell run again. Any other dialog fails with
+    its text."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/lab/tree/{notebook}?token={TOKEN}", timeout=180_000)
+    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+    prompt = page.locator(".jp-Notebook .jp-InputPrompt").first
+    expect(editor).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
+    page.wait_for_function(
+        "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")"
+        " || document.querySelector('.jp-Dialog')", timeout=180_000)
+    for attempt in range(3):
+        _answer_kernel_dialog(page)
+        editor.click()
+        page.keyboard.press("Shift+Enter")
+        try:  # the prompt turns to [*] as soon as the cell is queued
+            expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
+            return prompt
+        except AssertionError:
+            if attempt == 2:
+                raise
+    return prompt
 
 
 @pytest.fixture
@@ -190,18 +236,7 @@ def test_dashboard_in_jupyterlab(jupyterlab, tmp_path):
     from playwright.sync_api import expect
 
     with chromium_page(tmp_path, jupyterlab, "dashboard-browser", timeout_ms=30_000) as page:
-        page.goto(f"{jupyterlab.url}/lab/tree/dashboard.ipynb?token={TOKEN}")
-        editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-        prompt = page.locator(".jp-Notebook .jp-InputPrompt").first
-        for attempt in range(2):  # a key press can be lost while the page still settles
-            editor.click()
-            page.keyboard.press("Shift+Enter")
-            try:  # the prompt turns to [*] as soon as the cell is queued
-                expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
-                break
-            except AssertionError:
-                if attempt:
-                    raise
+        prompt = run_first_cell(page, jupyterlab, "dashboard.ipynb")
 
         # the dashboard renders: curves, a sample grid, a moving step counter
         dashboard = page.locator(".ganlab-dashboard")

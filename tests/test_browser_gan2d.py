@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, JupyterLabServer  # noqa: E402
+from test_browser import CHROMIUM, JupyterLabServer, chromium_page, run_first_cell  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -67,68 +67,50 @@ def test_gan2d_in_jupyterlab(jupyterlab, tmp_path):
     session, does Play train in the background (new frames, the cell finished) and Pause hold?"""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1400, "height": 1100})
-        try:
-            context.set_default_timeout(90_000)  # generous: the CI machine may be shared
-            expect.set_options(timeout=30_000)
-            page = context.new_page()
-            page.goto(f"{jupyterlab.url}/lab/tree/gan2d.ipynb?token={TOKEN}", timeout=180_000)
-            editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-            prompt = page.locator(".jp-Notebook .jp-InputPrompt").first
-            expect(editor).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
-            for attempt in range(2):  # a key press can be lost while the page still settles
-                editor.click()
-                page.keyboard.press("Shift+Enter")
-                try:
-                    expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
-                    break
-                except AssertionError:
-                    if attempt:
-                        raise
-            expect(page.locator(".ganlab-gan2d")).to_be_visible(timeout=90_000)
-            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)  # the cell is done
-            status = page.locator(".ganlab-gan2d-status")
-            expect(status).to_contain_text("ready")
-            page.wait_for_function(
-                "() => ['img.ganlab-gan2d-plane', 'img.ganlab-gan2d-curves'].every(s => {"
-                " const image = document.querySelector(s);"
-                " return image && image.complete && image.naturalWidth > 300; })")
+    expect.set_options(timeout=30_000)
+    with chromium_page(tmp_path, jupyterlab, "gan2d-browser", timeout_ms=90_000,
+                       viewport=(1400, 1100)) as page:
+        prompt = run_first_cell(page, jupyterlab, "gan2d.ipynb")
+        expect(page.locator(".ganlab-gan2d")).to_be_visible(timeout=90_000)
+        expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)  # the cell is done
+        status = page.locator(".ganlab-gan2d-status")
+        expect(status).to_contain_text("ready")
+        page.wait_for_function(
+            "() => ['img.ganlab-gan2d-plane', 'img.ganlab-gan2d-curves'].every(s => {"
+            " const image = document.querySelector(s);"
+            " return image && image.complete && image.naturalWidth > 300; })")
 
-            # one network at a time
-            page.locator(".ganlab-gan2d-step-d").click()  # the first step builds the trainer (Adam)
-            expect(status).to_contain_text("D steps 1 · G steps 0", timeout=120_000)
-            page.locator(".ganlab-gan2d-step-g").click()
-            expect(status).to_contain_text("D steps 1 · G steps 1")
-            page.locator(".ganlab-gan2d-loss select").select_option("minimax")
-            expect(status).to_contain_text("minimax")
-            page.locator(".ganlab-gan2d-loss select").select_option("non-saturating")  # the label
-            expect(status).to_contain_text("non-saturating")
+        # one network at a time
+        page.locator(".ganlab-gan2d-step-d").click()  # the first step builds the trainer (Adam)
+        expect(status).to_contain_text("D steps 1 · G steps 0", timeout=120_000)
+        page.locator(".ganlab-gan2d-step-g").click()
+        expect(status).to_contain_text("D steps 1 · G steps 1")
+        page.locator(".ganlab-gan2d-loss select").select_option("minimax")
+        expect(status).to_contain_text("minimax")
+        page.locator(".ganlab-gan2d-loss select").select_option("non-saturating")  # the label
+        expect(status).to_contain_text("non-saturating")
 
-            # Play trains in the background: new frames arrive while the notebook is idle
-            first = page.get_attribute("img.ganlab-gan2d-plane", "src")
-            page.locator(".ganlab-gan2d-play").click()
-            expect(status).to_contain_text("playing", timeout=30_000)
-            expect(prompt).to_have_text(re.compile(r"\[1\]"))
-            page.wait_for_function(
-                "(first) => document.querySelector('img.ganlab-gan2d-plane').src !== first",
-                arg=first, timeout=30_000)
-            page.wait_for_function(
-                "(until) => { const m = /D steps (\\d+)/.exec("
-                "document.querySelector('.ganlab-gan2d-status').textContent);"
-                " return m && Number(m[1]) >= until; }", arg=PLAY_UNTIL, timeout=240_000)
-            page.locator(".ganlab-gan2d-pause").click()
-            expect(status).to_contain_text("paused", timeout=30_000)
-            held = counters(page)
-            time.sleep(2.0)
-            assert counters(page) == held, "the counters moved while paused"
-            assert held[0] == held[1] >= PLAY_UNTIL
-            time.sleep(0.5)
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.locator(".ganlab-gan2d").screenshot(path=str(SCREENSHOT))
-        finally:
-            context.close()
+        # Play trains in the background: new frames arrive while the notebook is idle
+        first = page.get_attribute("img.ganlab-gan2d-plane", "src")
+        page.locator(".ganlab-gan2d-play").click()
+        expect(status).to_contain_text("playing", timeout=30_000)
+        expect(prompt).to_have_text(re.compile(r"\[1\]"))
+        page.wait_for_function(
+            "(first) => document.querySelector('img.ganlab-gan2d-plane').src !== first",
+            arg=first, timeout=30_000)
+        page.wait_for_function(
+            "(until) => { const m = /D steps (\\d+)/.exec("
+            "document.querySelector('.ganlab-gan2d-status').textContent);"
+            " return m && Number(m[1]) >= until; }", arg=PLAY_UNTIL, timeout=240_000)
+        page.locator(".ganlab-gan2d-pause").click()
+        expect(status).to_contain_text("paused", timeout=30_000)
+        held = counters(page)
+        time.sleep(2.0)
+        assert counters(page) == held, "the counters moved while paused"
+        assert held[0] == held[1] >= PLAY_UNTIL
+        time.sleep(0.5)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.locator(".ganlab-gan2d").screenshot(path=str(SCREENSHOT))
+

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, JupyterLabServer  # noqa: E402
+from test_browser import CHROMIUM, JupyterLabServer, chromium_page, run_first_cell  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -58,72 +58,54 @@ def test_playground_in_jupyterlab(jupyterlab, tmp_path):
     the generator's second FC layer is gone, fix it, train, snapshot and pause?"""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1400, "height": 1100})
-        try:
-            context.set_default_timeout(90_000)  # generous: the CI machine may be shared
-            page = context.new_page()
-            page.goto(f"{jupyterlab.url}/lab/tree/playground.ipynb?token={TOKEN}", timeout=180_000)
-            editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
-            prompt = page.locator(".jp-Notebook .jp-InputPrompt").first
-            expect(editor).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
-            for attempt in range(2):  # a key press can be lost while the page still settles
-                editor.click()
-                page.keyboard.press("Shift+Enter")
-                try:
-                    expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
-                    break
-                except AssertionError:
-                    if attempt:
-                        raise
-            expect(page.locator(".ganlab-playground")).to_be_visible(timeout=90_000)
-            expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)  # the cell is done
+    with chromium_page(tmp_path, jupyterlab, "playground-browser", timeout_ms=90_000,
+                       viewport=(1400, 1100)) as page:
+        prompt = run_first_cell(page, jupyterlab, "playground.ipynb")
+        expect(page.locator(".ganlab-playground")).to_be_visible(timeout=90_000)
+        expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)  # the cell is done
 
-            # the fully connected preset, from the Model menu
-            page.locator(".ganlab-playground-preset select").select_option("Fully connected")
-            generator = page.locator(".ganlab-generator-column")
-            rows = generator.locator(".ganlab-layer-row")
-            expect(rows).to_have_count(5)
-            expect(generator).to_contain_text("Reshape")
+        # the fully connected preset, from the Model menu
+        page.locator(".ganlab-playground-preset select").select_option("Fully connected")
+        generator = page.locator(".ganlab-generator-column")
+        rows = generator.locator(".ganlab-layer-row")
+        expect(rows).to_have_count(5)
+        expect(generator).to_contain_text("Reshape")
 
-            # remove the second FC layer: the Reshape row explains why the model breaks
-            rows.nth(2).locator("button[title='remove this layer']").click()
-            expect(rows).to_have_count(4)
-            expect(generator).to_contain_text("[256] holds 256 values, [28, 28, 1] needs 784")
-            train = page.locator(".ganlab-playground-train")
-            expect(train).to_be_disabled()
+        # remove the second FC layer: the Reshape row explains why the model breaks
+        rows.nth(2).locator("button[title='remove this layer']").click()
+        expect(rows).to_have_count(4)
+        expect(generator).to_contain_text("[256] holds 256 values, [28, 28, 1] needs 784")
+        train = page.locator(".ganlab-playground-train")
+        expect(train).to_be_disabled()
 
-            # put it back: insert below the ReLU, 784 units
-            rows.nth(1).locator("button[title='insert a layer below']").click()
-            expect(rows).to_have_count(5)
-            units = rows.nth(2).locator("input").first
-            units.fill("784")
-            units.press("Enter")
-            expect(generator).not_to_contain_text("holds 256 values")
-            expect(train).to_be_enabled()
+        # put it back: insert below the ReLU, 784 units
+        rows.nth(1).locator("button[title='insert a layer below']").click()
+        expect(rows).to_have_count(5)
+        units = rows.nth(2).locator("input").first
+        units.fill("784")
+        units.press("Enter")
+        expect(generator).not_to_contain_text("holds 256 values")
+        expect(train).to_be_enabled()
 
-            # train in the background: the counter moves while the notebook is idle
-            train.click()
-            stats = page.locator(".ganlab-playground-stats")
-            expect(stats).to_contain_text(re.compile(r"examples trained: [1-9]"), timeout=60_000)
-            page.wait_for_function(
-                "() => { const image = document.querySelector('img.ganlab-playground-samples');"
-                " return image && image.complete && image.naturalWidth > 200; }")
-            time.sleep(4)
-            page.locator(".ganlab-playground-snapshot").click()
-            status = page.locator(".ganlab-playground-status")
-            expect(status).to_contain_text(re.compile(r"saved playground_00\d\.png"), timeout=60_000)
-            page.locator(".ganlab-playground-pause").click()
-            expect(status).to_contain_text("paused", timeout=30_000)
-            time.sleep(1.5)  # the paused view's last redraw
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.locator(".ganlab-playground").screenshot(path=str(SCREENSHOT))
-        finally:
-            context.close()
+        # train in the background: the counter moves while the notebook is idle
+        train.click()
+        stats = page.locator(".ganlab-playground-stats")
+        expect(stats).to_contain_text(re.compile(r"examples trained: [1-9]"), timeout=60_000)
+        page.wait_for_function(
+            "() => { const image = document.querySelector('img.ganlab-playground-samples');"
+            " return image && image.complete && image.naturalWidth > 200; }")
+        time.sleep(4)
+        page.locator(".ganlab-playground-snapshot").click()
+        status = page.locator(".ganlab-playground-status")
+        expect(status).to_contain_text(re.compile(r"saved playground_00\d\.png"), timeout=60_000)
+        page.locator(".ganlab-playground-pause").click()
+        expect(status).to_contain_text("paused", timeout=30_000)
+        time.sleep(1.5)  # the paused view's last redraw
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.locator(".ganlab-playground").screenshot(path=str(SCREENSHOT))
+
 
     records = [json.loads(line) for line in
                (jupyterlab.root / "playground_log.jsonl").read_text().splitlines()]
