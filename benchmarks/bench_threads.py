@@ -135,7 +135,7 @@ def main():
         alone[setting] = measure(setting, args.steps, args.warmup)
         print(f"  alone, {setting}: {alone[setting]:.1f} ms/step", flush=True)
     best_alone = min(alone.values())
-    rows = {setting: [] for setting in settings}
+    rows = {setting: {} for setting in settings}  # setting -> competitor -> ms/step
     for name, target in COMPETITORS.items():
         context = mp.get_context("spawn")
         stop = context.Event()
@@ -144,9 +144,9 @@ def main():
         time.sleep(3.0)  # let it get going
         try:
             for setting in settings:
-                rows[setting].append(measure(setting, args.steps, args.warmup))
-                print(f"  beside a {name}, {setting}: {rows[setting][-1]:.1f} ms/step "
-                      f"({rows[setting][-1] / alone[setting]:.1f}x alone)", flush=True)
+                rows[setting][name] = measure(setting, args.steps, args.warmup)
+                print(f"  beside a {name}, {setting}: {rows[setting][name]:.1f} ms/step "
+                      f"({rows[setting][name] / alone[setting]:.1f}x alone)", flush=True)
         finally:
             stop.set()
             competitor.join(10)
@@ -155,11 +155,10 @@ def main():
     print(f"{'setting':<12} {'alone':>9}" + "".join(f" {name:>24}" for name in COMPETITORS)
           + "  alone vs best alone")
     for setting in settings:
-        cells = "".join(f" {ms:9.1f} ms ({ms / alone[setting]:4.1f}x)".rjust(25) for ms in rows[setting])
+        cells = "".join(f" {ms:9.1f} ms ({ms / alone[setting]:4.1f}x)".rjust(25) for ms in rows[setting].values())
         print(f"{setting:<12} {alone[setting]:6.1f} ms{cells}  {alone[setting] / best_alone:4.2f}x")
-    names = list(COMPETITORS)
-    worst_auto = max(rows["auto"][names.index(name)] for name in ONE_CORE) / alone["auto"]
-    greedy = rows["auto"][names.index("torch training, all cores")] / alone["auto"]
+    worst_auto = max(rows["auto"][name] for name in ONE_CORE) / alone["auto"]
+    greedy = rows["auto"]["torch training, all cores"] / alone["auto"]
     print(f"auto beside a competitor holding one core: at most {worst_auto:.2f}x its speed alone "
           f"(goal <= 1.5x); beside one that wants every core: {greedy:.2f}x (no goal: two cores "
           f"cannot give each program more than one); auto alone: {alone['auto'] / best_alone:.2f}x "

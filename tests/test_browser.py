@@ -165,7 +165,7 @@ def chromium_page(tmp_path: Path, server: "JupyterLabServer", name: str, timeout
             context.close()
 
 
-def _answer_kernel_dialog(page) -> None:
+def answer_kernel_dialog(page) -> None:
     """Accept JupyterLab's "Select Kernel" dialog with the kernel it proposes (the notebook's
     own, Python 3), as a student would; fail with the text of any other dialog."""
     from playwright.sync_api import expect
@@ -179,9 +179,22 @@ def _answer_kernel_dialog(page) -> None:
     expect(dialog).to_have_count(0, timeout=30_000)
 
 
+def open_notebook(page, server: "JupyterLabServer", notebook: str) -> None:
+    """Open ``notebook`` in JupyterLab and wait until its kernel is idle (or a dialog asks
+    something, which :func:`answer_kernel_dialog` then handles)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/lab/tree/{notebook}?token={TOKEN}", timeout=180_000)
+    expect(page.locator(".jp-Notebook .jp-Cell .cm-content").first).to_be_visible(
+        timeout=180_000)  # JupyterLab loads slowly on a busy machine
+    page.wait_for_function(
+        "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")"
+        " || document.querySelector('.jp-Dialog')", timeout=180_000)
+
+
 def run_first_cell(page, server: "JupyterLabServer", notebook: str):
-    """Open ``notebook`` in JupyterLab, wait for its kernel to be idle, run its first cell with
-    Shift+Enter as a student would and return the cell's prompt (``[*]`` or ``[n]`` once queued).
+    """Open ``notebook`` (:func:`open_notebook`), run its first cell with Shift+Enter as a
+    student would and return the cell's prompt (``[*]`` or ``[n]`` once queued).
 
     On a busy machine a key press sent while the page still settles can be lost, and JupyterLab
     sometimes asks which kernel to use although the notebook names one (its "Select Kernel"
@@ -190,15 +203,11 @@ def run_first_cell(page, server: "JupyterLabServer", notebook: str):
     its text."""
     from playwright.sync_api import expect
 
-    page.goto(f"{server.url}/lab/tree/{notebook}?token={TOKEN}", timeout=180_000)
+    open_notebook(page, server, notebook)
     editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
     prompt = page.locator(".jp-Notebook .jp-InputPrompt").first
-    expect(editor).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
-    page.wait_for_function(
-        "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")"
-        " || document.querySelector('.jp-Dialog')", timeout=180_000)
     for attempt in range(3):
-        _answer_kernel_dialog(page)
+        answer_kernel_dialog(page)
         editor.click()
         page.keyboard.press("Shift+Enter")
         try:  # the prompt turns to [*] as soon as the cell is queued
@@ -207,7 +216,6 @@ def run_first_cell(page, server: "JupyterLabServer", notebook: str):
         except AssertionError:
             if attempt == 2:
                 raise
-    return prompt
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import ARTIFACTS, CHROMIUM, TOKEN, JupyterLabServer, chromium_page  # noqa: E402
+from test_browser import (ARTIFACTS, CHROMIUM, JupyterLabServer, answer_kernel_dialog, chromium_page,  # noqa: E402
+                          open_notebook)
 
 from ganlab_kit.grading.course import Course, find_repository  # noqa: E402
 from ganlab_kit.grading.notebook import grade_id, read_notebook, student_copy, write_notebook  # noqa: E402
@@ -144,15 +145,13 @@ def test_release_notebook_runs_end_to_end_in_jupyterlab(jupyterlab, reference_no
 
     expect.set_options(timeout=30_000)
     with chromium_page(tmp_path, jupyterlab, "lab-release-browser", timeout_ms=90_000) as page:
-        page.goto(f"{jupyterlab.url}/lab/tree/{NOTEBOOK}?token={TOKEN}", timeout=180_000)
+        open_notebook(page, jupyterlab, NOTEBOOK)  # the kernel has started
         first = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first
-        expect(first).to_be_visible(timeout=180_000)  # JupyterLab loads slowly on a busy machine
         expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(cells))
-        expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(
-            timeout=120_000)  # the kernel has started
 
         # Run All Cells from the Run menu, as a student would; wait for the kernel to finish
         for attempt in range(2):  # a click can be lost while the page still settles
+            answer_kernel_dialog(page)
             click_menu(page, "Run", "Run All Cells")
             try:  # the prompt turns to [*] as soon as the cell is queued
                 expect(first).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
