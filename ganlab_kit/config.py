@@ -97,6 +97,9 @@ class GradingBudget:
 
     active: bool = False  # True while nbgrader executes the notebook
     max_steps: int = 200  # cap on training steps in that case (GANLAB_MAX_STEPS)
+    # True while `ganlab solutions` executes a solution: no wall-clock cap, so the executed
+    # solution is the same on a slow or busy machine
+    solution: bool = False
 
     @classmethod
     def from_environment(cls) -> "GradingBudget":
@@ -114,5 +117,5 @@ class GradingBudget:
                 "Fix: set it to e.g. GANLAB_MAX_STEPS=200, or unset it for the default "
                 f"of {cls.max_steps}."
             )
-        return cls(active=active, max_steps=max_steps)
+        return cls(active=active, max_steps=max_steps, solution=flag == "solution")
 

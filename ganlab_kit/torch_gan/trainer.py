@@ -46,6 +46,10 @@ METRICS = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake",
 #: (``GANLAB_MAX_SECONDS``), so that a training cell ends well inside nbgrader's default
 #: 30 s cell timeout (Validate, a student's own grading) whatever the machine's speed.
 GRADING_SECONDS = 10.0
+#: torch's thread count for ``threads="auto"`` while nbgrader executes a notebook (executed
+#: solutions, validate, autograde): fixed, so a seeded run repeats byte for byte on a busy
+#: machine, and one thread so that parallel graders do not fight over the cores.
+GRADING_THREADS = 1
 
 
 def grading_seconds() -> float:
@@ -289,7 +293,8 @@ class Trainer(RunControl):
         threads: torch's thread count while ``fit`` trains: ``"auto"`` (a
             :class:`~ganlab_kit.torch_gan.threads.ThreadPicker` follows the cores other
             programs leave free, so a busy laptop does not make training collapse), a
-            number, or None (leave torch's setting alone).
+            number, or None (leave torch's setting alone). Under nbgrader ``"auto"`` is
+            :data:`GRADING_THREADS`: a graded or executed run must repeat whatever the load.
         freeze_discriminator: during the generator's step (yours or the built-in one),
             mark D's weights as not needing gradients: G's loss needs gradients *through*
             D, not *of* D's weights, so PyTorch skips computing them (about 8 % of the lab
@@ -587,17 +592,24 @@ class Trainer(RunControl):
         if graded_from_checkpoint:
             self.load_checkpoint(self.checkpoint_path)
         steps = self.planned_steps(steps)
-        seconds_cap = GradingBudget.from_environment().active and not graded_from_checkpoint
+        budget = GradingBudget.from_environment()
+        seconds_cap = budget.active and not budget.solution and not graded_from_checkpoint
         deadline = time.monotonic() + grading_seconds() if seconds_cap else math.inf
         self.clear_stop()
         self.generator.train()
         self.discriminator.train()
-        picker = ThreadPicker() if self.threads == "auto" and steps else None
+        threads = self.threads
+        if threads == "auto" and budget.active:
+            # under nbgrader (solutions, validate, autograde) a run must repeat whatever else
+            # the machine is doing: the picker's choice follows the load, and another thread
+            # count sums in another order, so the same seed would train differently
+            threads = GRADING_THREADS
+        picker = ThreadPicker() if threads == "auto" and steps else None
         threads_before = torch.get_num_threads()
         if picker is not None:
             picker.begin()
-        elif isinstance(self.threads, int) and steps:
-            torch.set_num_threads(self.threads)
+        elif isinstance(threads, int) and steps:
+            torch.set_num_threads(threads)
         for callback in self.callbacks:
             callback.on_train_begin(self)
         try:
