@@ -140,8 +140,9 @@ def make_adam(parameters: Iterable[nn.Parameter], lr: float,
 
 
 def _grad_norm(module: nn.Module) -> float:
-    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+    # one multi-tensor kernel instead of a norm per tensor (same values)
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:
@@ -508,8 +509,9 @@ class Trainer(RunControl):
         if self._average is None:
             return
         decay = self.average_decay if self.step > self.average_start else 0.0
-        for averaged, current in zip(self._average.parameters(), self.generator.parameters()):
-            averaged.lerp_(current, 1.0 - decay)
+        # one multi-tensor lerp over all of G's weights (the same values as a lerp_ per tensor)
+        torch._foreach_lerp_(list(self._average.parameters()), list(self.generator.parameters()),
+                             1.0 - decay)
         for averaged, current in zip(self._average.buffers(), self.generator.buffers()):
             averaged.copy_(current)
 
