@@ -550,3 +550,49 @@ def test_plain_nbgrader_records_the_same_rows(interrupted):
     assert after == before
     theirs = json.loads(autograded.read_text())
     assert [cell["source"] for cell in theirs["cells"]] == [cell["source"] for cell in ours["cells"]]
+
+
+def test_an_unavailable_sandbox_is_said_before_grading_and_in_the_table(broken_class, capsys, monkeypatch):
+    """Where the sandbox is unavailable (simulated: the machine's check says bubblewrap is missing),
+    does `ganlab autograde` print one line saying grading is not isolated, with the install command,
+    and say nothing of the kind where the sandbox works?"""
+    from ganlab_kit.grading.sandbox import isolation_status
+
+    missing = "'bwrap' (bubblewrap) is not installed"
+    monkeypatch.setattr(autograde_module, "_sandbox_problem", lambda: missing)
+    assert main(["autograde", LAB, "--course-dir", str(broken_class), "--force"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "NOT ISOLATED" in line]
+    assert len(warnings) == 1
+    assert missing in warnings[0] and "apt-get install bubblewrap" in warnings[0]
+    assert "user namespaces" in warnings[0]
+    monkeypatch.undo()
+    if isolation_status()[0]:
+        assert main(["autograde", LAB, "--course-dir", str(broken_class), "--force"]) == 0
+        assert "NOT ISOLATED" not in capsys.readouterr().out
+
+
+def test_not_isolated_rows_carry_a_status_and_the_install_command():
+    """Does a row graded without the sandbox show it in both tables (autograde's status column,
+    the demo's verdict) with the install command under the table, while an isolated class's
+    demo table stays as it was?"""
+    from ganlab_kit.grading.autograde import AutogradeReport, AutogradeRow, _isolation_reason
+    from ganlab_kit.grading.course import GradeCell
+    from ganlab_kit.grading.demo import DemoReport, DemoRow
+
+    problem = "not isolated: the notebook ran without the sandbox (bubblewrap cannot create a sandbox here (x))"
+    assert _isolation_reason([problem]) == "bubblewrap cannot create a sandbox here (x)"
+    report = AutogradeReport(LAB, Path("/course"), [AutogradeRow("s", STATUS_NOT_ISOLATED, points=3,
+                                                                 max_points=3, seconds=1.0,
+                                                                 problems=[problem])])
+    text = report.to_text()
+    assert any(line.split()[:3] == ["s", "not", "isolated"] for line in text.splitlines())
+    assert "apt-get install bubblewrap" in text
+
+    cells = [GradeCell("part_checks", 3, "lab/part")]
+    rows = [DemoRow("good", "reference", {"part_checks": 3}, {"part_checks": 3}, 1.0)]
+    isolated = DemoReport(LAB, Path("/course"), cells, rows).to_text()
+    assert "NOT ISOLATED" not in isolated and isolated.splitlines()[3].split()[-1] == "ok"
+    rows[0].status = STATUS_NOT_ISOLATED
+    text = DemoReport(LAB, Path("/course"), cells, rows).to_text()
+    assert text.splitlines()[3].endswith("ok (not isolated)")
+    assert "apt-get install bubblewrap" in text

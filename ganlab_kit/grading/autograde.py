@@ -57,6 +57,7 @@ __all__ = [
     "GradingTask", "GradingOutcome", "NotebookGrades", "AutogradeRow", "AutogradeReport",
     "AutogradeInterrupted", "autograde_course", "grade_submission", "submission_fingerprint",
     "ledger_path", "remove_abandoned_scratch", "GRADING_METADATA", "STATUS_OK", "STATUS_ERROR", "STATUS_NOT_ISOLATED",
+    "INSTALL_SANDBOX", "not_isolated_line",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -202,7 +203,41 @@ class AutogradeReport:
         if counts[STATUS_NOT_ISOLATED]:
             lines.append("not isolated: the student's code ran without the sandbox (see the grading "
                          "section of the README); its points are recorded all the same")
+            lines.append(not_isolated_line())
         return "\n".join(lines)
+
+
+#: How to make the sandbox available (printed whenever grading runs without it).
+INSTALL_SANDBOX = ("install bubblewrap (sudo apt-get install bubblewrap) and allow unprivileged user "
+                   "namespaces (sudo sysctl -w kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 also "
+                   "kernel.apparmor_restrict_unprivileged_userns=0)")
+
+
+def not_isolated_line(reason: str = "") -> str:
+    """The one line ``ganlab autograde`` and ``ganlab demo`` print when student code runs
+    without the sandbox: what it means and the install command."""
+    return ("WARNING: grading is NOT ISOLATED" + (f" ({reason})" if reason else "")
+            + ": student code can read the hidden checks and the gradebook and reach the network; "
+            f"to isolate it, {INSTALL_SANDBOX}")
+
+
+def _sandbox_problem() -> Optional[str]:
+    """Why this machine cannot sandbox student code (``Sandbox``'s defaults), or None."""
+    try:
+        from .sandbox import isolation_status
+
+        isolated, reason = isolation_status()
+    except Exception as error:  # noqa: BLE001 - the check itself must never stop grading
+        return f"the sandbox check failed: {type(error).__name__}: {error}"
+    return None if isolated else reason
+
+
+def _isolation_reason(problems: Sequence[str]) -> str:
+    """The reason inside a "not isolated: ... (reason)" problem line, or ""."""
+    for problem in problems:
+        if problem.startswith(STATUS_NOT_ISOLATED) and problem.endswith(")") and " (" in problem:
+            return problem.split(" (", 1)[1][:-1]
+    return ""
 
 
 class AutogradeInterrupted(KeyboardInterrupt):
@@ -855,6 +890,11 @@ def _autograde_locked(root: Path, database: Path, assignment: str, course_id: st
     backend: Union[_LocalBackend, _DaskBackend]
     backend = _DaskBackend(scheduler, workers if workers > 1 else None) if scheduler is not None \
         else _LocalBackend(min(workers, len(todo)))
+    problem = _sandbox_problem() if scheduler is None else None
+    warned = [False]
+    if problem:
+        log(not_isolated_line(problem))
+        warned[0] = True
     log(f"grading {len(todo)} submission(s) of {assignment} "
         + (f"on the Dask cluster at {scheduler}" if scheduler is not None else f"with {backend.capacity} worker(s)")
         + (f"; {len(report.rows)} already graded" if report.rows else ""))
@@ -886,6 +926,9 @@ def _autograde_locked(root: Path, database: Path, assignment: str, course_id: st
                         f"could not record {student} in {database} ({type(error).__name__}: {error}); the "
                         "students recorded before are kept, run the command again to resume") from error
                 report.rows.append(row)
+                if row.status == STATUS_NOT_ISOLATED and not warned[0]:
+                    warned[0] = True   # Sandbox.mode = 'off', another bwrap in the course config, ...
+                    log(not_isolated_line(_isolation_reason(row.problems)))
                 log(f"{row.student}: {row.status}"
                     + (f" {row.points:g}/{row.max_points:g}" if row.points is not None else "")
                     + f" in {row.seconds:.1f} s" + (f" ({row.note()})" if row.note() else ""))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from .autograde import STATUS_NOT_ISOLATED, _isolation_reason, _sandbox_problem, not_isolated_line
 from .bridge import GradingSetupError, list_checks
 from .course import (MARKER, Course, GradeCell, Repository, find_repository, refuse_foreign_folder,
                      require_nbgrader)
@@ -80,6 +81,7 @@ class DemoRow:
     scores: Dict[str, Optional[float]]     # grade_id -> points (None: waits for a manual grade)
     expected: Dict[str, float]             # grade_id -> expected autograded points
     seconds: Optional[float] = None        # time nbgrader spent on the submission
+    status: str = "ok"                     # ganlab autograde's status: ok | not isolated | error
 
     @property
     def autograded(self) -> float:
@@ -123,6 +125,8 @@ class DemoReport:
                            else _points(sum(manual_scores)))
             seconds = "" if row.seconds is None else f"{row.seconds:.1f}"
             verdict = "ok" if row.as_expected else "UNEXPECTED"
+            if row.status != "ok":   # not isolated, error: said in the row, not only in a log line
+                verdict += f" ({row.status})"
             lines.append(f"{row.student:<{width}} {parts}  {_points(row.autograded):>7}  "
                          f"{_points(row.expected_total):>8}  {manual_text:>7}  {seconds:>7}  {verdict}")
         total_auto = sum(cell.points for cell in auto)
@@ -135,6 +139,8 @@ class DemoReport:
                      f"{_points(total_manual)} points")
         lines.append("students:")
         lines.extend(f"  {row.student:<{width}} {row.description}" for row in self.rows)
+        if any(row.status == "not isolated" for row in self.rows):
+            lines.append(not_isolated_line())
         lines.append(f"course: {self.course} (feedback in feedback/, grades in "
                      f"{self.csv.name if self.csv else 'grades.csv'})")
         return "\n".join(lines)
@@ -201,8 +207,15 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
     log("nbgrader generate_assignment (the student version)")
     course.generate_assignment(assignment)
     hand_in(course, assignment, submissions)
+    problem = _sandbox_problem()
+    if problem:
+        log(not_isolated_line(problem))
     log(f"ganlab autograde ({len(submissions)} submissions, 2 workers)")
     seconds = course.autograde(assignment, workers=2)
+    statuses = course.autograde_report.statuses()
+    if STATUS_NOT_ISOLATED in statuses.values() and not problem:   # Sandbox.mode = 'off', ...
+        log(not_isolated_line(_isolation_reason([line for row in course.autograde_report.rows
+                                                 for line in row.problems])))
     log("nbgrader generate_feedback")
     course.generate_feedback(assignment)
     csv = course.export_csv()
@@ -215,7 +228,7 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
         report.rows.append(DemoRow(submission.name, submission.description,
                                    course.scores(assignment, submission.name),
                                    expected_points(submission, cells, catalogue),
-                                   seconds.get(submission.name)))
+                                   seconds.get(submission.name), statuses.get(submission.name, "error")))
     return report
 
 
