@@ -14,7 +14,7 @@ import torch
 from ganlab_kit.grading import run_checks
 from ganlab_kit.grading.notebook import run_in_process
 from ganlab_kit.grading.submissions import Edit, load_submission_module
-from lab_checks import (AUTOGRADER, LabChecks, copy_files, lab_fixtures, load_module, namespace_with,
+from lab_checks import (AUTOGRADER, LabChecks, copy_files, grade_all, lab_fixtures, load_module, namespace_with,
                         quick_check_failures, quick_checks, stub_namespace, submissions_of)
 
 ASSIGNMENT = "dcgan"
@@ -147,3 +147,132 @@ def test_training_cells_run_and_save_the_generator_files(source, tmp_path, monke
     assert (tmp_path / "generator.pt").is_file()
     if namespace["clothes"] is not None:
         assert (tmp_path / "fashion_generator.pt").is_file()
+
+
+# --------------------------------------------------------------------------- issue 21's rows
+_PROJECT = '''        self.project = nn.Sequential(
+            nn.Linear(latent_dim, 2 * width * side * side, bias=False),   # (B, 2w*s*s)
+            nn.Unflatten(1, (2 * width, side, side)),                    # (B, 2w, s, s)
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+        )
+'''
+_UPSAMPLE_END = '''            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),                # (B, C, 4s, 4s)
+            nn.Tanh(),
+        )
+'''
+#: The asked names (project, upsample), but self.upsample assigned first: its weights come first in
+#: state_dict() and in generator.pt.
+UPSAMPLE_FIRST = (Edit("generator_answer", _PROJECT, ""), Edit("generator_answer", _UPSAMPLE_END, _UPSAMPLE_END + _PROJECT))
+
+
+def _upsample_first_files(source, folder, reference_files):
+    """The generator files a student with UPSAMPLE_FIRST hands in: the reference's trained weights in
+    that student's Generator, saved with its own state_dict (upsample.* keys first), as fit_to_bar does."""
+    generator_class = namespace_with(source, UPSAMPLE_FIRST)["Generator"]
+    for filename, path in reference_files.items():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        generator = generator_class()
+        generator.load_state_dict(state)  # by name
+        assert next(iter(generator.state_dict())).startswith("upsample.")
+        torch.save(generator.state_dict(), folder / filename)
+    return folder
+
+
+@pytest.mark.parametrize("part", ["generator", *QUALITY_PARTS])
+def test_upsample_assigned_first_keeps_every_point(part, source, tmp_path, reference_files):
+    """Does a Generator with the asked names that assigns self.upsample before self.project keep its
+    generator points (weights paired by name, not position), and do its handed-in generator files
+    keep the quality and Fashion-quality points (issue 21: -9; the files are read by
+    ganlab_kit/grading/safe_load.py)?"""
+    folder = _upsample_first_files(source, tmp_path, reference_files)
+    results = grade_all(ASSIGNMENT, namespace_with(source, UPSAMPLE_FIRST), (part,), folder)
+    lost = {part: [(c.name, c.feedback) for c in result.checks if not c.passed] for part, result in results.items()}
+    assert lost == {part: [] for part in results}
+
+
+#: (part, check, edits, words the feedback must say, words it must not say): each a bug of issue 21
+#: that kept full marks or was given wrong advice.
+JUDGED_BUGS = {
+    "adamw": ("optimizers", "test_adam", (Edit(
+        "optimizers_answer", "g_optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3, betas=(0.5, 0.999))",
+        "g_optimizer = torch.optim.AdamW(generator.parameters(), lr=1e-3, betas=(0.5, 0.999))"),),
+        "weight_decay", None),
+    "soft_labels_numpy": ("labels", "test_soft_targets_are_uniform", (Edit(
+        "labels_answer", "real_targets = 0.1 * torch.rand(batch_size, 1)         # U[0.0, 0.1]",
+        "real_targets = torch.from_numpy(0.1 * __import__('numpy').random.rand(batch_size, 1)).float()"),),
+        "torch.manual_seed", None),
+    "swap_mask_numpy": ("labels", "test_swap_probability", (Edit(
+        "labels_answer", "swap = torch.rand(real_targets.shape) < probability",
+        "swap = torch.from_numpy(__import__('numpy').random.rand(*real_targets.shape) < probability)"),),
+        "torch.manual_seed", None),
+    "swap_in_place": ("labels", "test_swap_probability", (Edit(
+        "labels_answer",
+        "    return (torch.where(swap, fake_targets, real_targets),\n"
+        "            torch.where(swap, real_targets, fake_targets))",
+        "    saved = real_targets.clone()\n"
+        "    real_targets[swap] = fake_targets[swap]\n"
+        "    fake_targets[swap] = saved[swap]\n"
+        "    return real_targets, fake_targets"),),
+        "in place", None),
+    "discriminator_flat_output": ("discriminator", "test_output_shape", (Edit(
+        "discriminator_answer", "return self.net(x)", "return self.net(x).view(-1)"),),
+        "should give", "order of the layers"),
+    "four_transposed_convolutions": ("generator", "test_upsampling_path", (Edit(
+        "generator_answer", "            nn.Conv2d(width, width, 3, padding=1, bias=False),                          # (B, w, 2s, 2s)\n",
+        "            nn.ConvTranspose2d(width, width, 4, stride=2, padding=1, bias=False),\n"
+        "            nn.ConvTranspose2d(width, width, 4, stride=2, padding=1, bias=False),\n"
+        "            nn.Conv2d(width, width, 4, stride=4, bias=False),\n"),),
+        "4 nn.ConvTranspose2d", "shrinks the map"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JUDGED_BUGS))
+def test_issue_21_bug_loses_its_check_with_the_right_advice(name, source):
+    """Does each bug of issue 21 lose the check of its part, with feedback that names its cause (and
+    none of the others' advice), and does every other check of any part keep its feedback honest
+    (the D with a (B,) output loses only its shape check)?"""
+    part, check, edits, words, wrong = JUDGED_BUGS[name]
+    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, edits), root=AUTOGRADER)
+    assert check in result.failed_checks, result
+    for failed in result.checks:
+        if not failed.passed:
+            assert wrong is None or wrong not in failed.feedback, (failed.name, failed.feedback)
+    feedback = next(c.feedback for c in result.checks if c.name == check)
+    assert words in feedback, feedback
+    if name == "discriminator_flat_output":
+        assert result.failed_checks == ("test_output_shape",), result.failed_checks
+
+
+def test_tiles_evenly_as_numpy_bools_keeps_its_point(source):
+    """Does TILES_EVENLY computed with NumPy (np.True_ / np.False_) keep the coverage points and pass
+    the quick check (issue 21: -1)?"""
+    edits = (Edit("tiling_answer", "(3, 3): True, (4, 3): False, (6, 3): True, (3, 1): True}",
+                  "(3, 3): True, (4, 3): False, (6, 3): True, (3, 1): True}\n"
+                  "import numpy as np\n"
+                  "TILES_EVENLY = {pair: np.all(np.diff(tap_coverage(*pair, length=12)[pair[0]:-pair[0]]) == 0)\n"
+                  "                for pair in TILES_EVENLY}"),)
+    namespace = namespace_with(source, edits)
+    assert type(namespace["TILES_EVENLY"][(4, 2)]).__module__ == "numpy"
+    assert run_checks(f"{ASSIGNMENT}/coverage", namespace, root=AUTOGRADER).failed_checks == ()
+    assert quick_check_failures({"coverage_checks": quick_checks(source, ASSIGNMENT)["coverage_checks"]}, namespace) == {}
+
+
+def test_docs_and_readme_state_the_notebooks_points(source):
+    """Do docs/lab_dcgan.md and README's lab table give the notebook's own autograded and manual
+    points (issue 21: the page said 40 where the notebook has 36)?"""
+    import re
+
+    from ganlab_kit.grading.notebook import nbgrader_metadata
+    from lab_checks import REPO
+
+    graded = [nbgrader_metadata(cell) for cell in source.cells if nbgrader_metadata(cell).get("grade")]
+    auto = sum(meta["points"] for meta, cell in zip(graded, [c for c in source.cells if nbgrader_metadata(c).get("grade")])
+               if cell.cell_type == "code")
+    manual = sum(meta["points"] for meta, cell in zip(graded, [c for c in source.cells if nbgrader_metadata(c).get("grade")])
+                 if cell.cell_type == "markdown")
+    page = (REPO / "docs" / "lab_dcgan.md").read_text()
+    assert re.search(rf"\b{auto} autograded points\b", page) and f"{manual} for written answers" in page
+    assert not re.search(r"\b(?!%d\b)\d+ autograded points" % auto, page)
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `dcgan` |"))
+    assert f"| {auto} auto + {manual} by hand |" in row, row

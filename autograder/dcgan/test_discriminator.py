@@ -62,6 +62,11 @@ def test_matches_reference(nb, reference_discriminator, first_difference, with_r
         with torch.no_grad():
             expected = reference(images)
         logits = discriminator(images)
+        if tuple(logits.shape) != tuple(expected.shape) and logits.numel() == expected.numel():
+            logits = logits.reshape(expected.shape)  # a (B,) output is test_output_shape's business
+        assert tuple(logits.shape) == tuple(expected.shape), (
+            f"for {image_shape} images your discriminator returns shape {tuple(logits.shape)} for 16 images; "
+            f"the table's network gives {tuple(expected.shape)}, one logit per image.")
         if torch.allclose(logits, torch.sigmoid(expected), atol=1e-5):
             raise AssertionError("your discriminator ends with a Sigmoid; it should output the logit (the "
                                  "trainer's loss applies the sigmoid itself, from_logits=True).")

@@ -47,9 +47,18 @@ def test_upsampling_path(nb, forward_layers):
         layers = forward_layers(nb.Generator(image_shape=image_shape), torch.randn(2, LATENT_DIM))
         upsampling = [layer for layer in layers if layer["type"] == "ConvTranspose2d"]
         sides = [layer["output_shape"][-1] for layer in upsampling]
-        assert len(upsampling) == 2, (
-            f"the generator should upsample with two nn.ConvTranspose2d layers; found {len(upsampling)}. "
-            "A plain nn.Conv2d with stride 2 shrinks the map instead of growing it.")
+        if len(upsampling) > 2:
+            raise AssertionError(
+                f"the generator has {len(upsampling)} nn.ConvTranspose2d layers (output sides {sides}); the "
+                f"table's generator has two, which grow the {side}x{side} map to {2 * side}x{2 * side} and "
+                f"{4 * side}x{4 * side}. Each stride-2 one doubles the side: keep exactly the two of rows 3 "
+                "and 5 (row 4 is an ordinary nn.Conv2d with stride 1).")
+        if len(upsampling) < 2:
+            shrinking = [layer for layer in layers if layer["type"] == "Conv2d" and tuple(layer["stride"]) != (1, 1)]
+            raise AssertionError(
+                f"the generator should upsample with two nn.ConvTranspose2d layers; found {len(upsampling)}."
+                + (" A plain nn.Conv2d with stride 2 shrinks the map instead of growing it: yours has "
+                   f"{len(shrinking)}." if shrinking else " Use nn.ConvTranspose2d with kernel 4, stride 2, padding 1."))
         assert sides == [2 * side, 4 * side], (
             f"for {image_shape} images the transposed convolutions should output {2 * side}x{2 * side} then "
             f"{4 * side}x{4 * side}; yours output sides {sides}. Kernel 4, stride 2, padding 1 doubles the side.")

@@ -35,6 +35,19 @@ def test_flipped_targets(nb):
             "with flipped labels every real target is exactly 0 and every fake target exactly 1.")
 
 
+def _repeats_after_seeding(draw, nb, what):
+    """Two draws after the same torch.manual_seed must be equal (torch's generator, not NumPy's or
+    Python's random module); two draws without reseeding must differ."""
+    nb.new("torch:manual_seed", 2016)
+    first = draw()
+    nb.new("torch:manual_seed", 2016)
+    again = draw()
+    assert all(torch.equal(a, b) for a, b in zip(first, again)), (
+        f"after torch.manual_seed(2016) two calls of {what} drew different values: draw with PyTorch's "
+        "generator (torch.rand), not numpy.random or Python's random module, so that torch.manual_seed "
+        "repeats a run.")
+
+
 @pytest.mark.points(1)
 def test_soft_target_ranges(nb):
     """Do soft_targets put real targets in [0.0, 0.1] and fake targets in [0.9, 1.0] (flipped and softened)?"""
@@ -56,6 +69,7 @@ def test_soft_targets_are_uniform(nb):
     real, fake = _pair(nb.soft_targets(DRAWS), "soft_targets")
     again, _ = _pair(nb.soft_targets(DRAWS), "soft_targets")
     assert not torch.equal(real, again), "two calls gave the same targets: draw new ones at every call."
+    _repeats_after_seeding(lambda: _pair(nb.soft_targets(64), "soft_targets"), nb, "soft_targets")
     width = 0.1 / 12 ** 0.5  # standard deviation of U[a, a + 0.1]
     for name, values, centre in (("real", real, 0.05), ("fake", fake, 0.95)):
         mean, spread = float(values.mean()), float(values.std())
@@ -65,11 +79,27 @@ def test_soft_targets_are_uniform(nb):
             "torch.rand, scaled by 0.1 and shifted, not a constant or a normal draw.")
 
 
+def _in_notebook(nb, tensor):
+    """A handle to a copy of ``tensor`` made in the notebook's process (so that changes the
+    student's code makes to it in place can be seen)."""
+    return nb.keep(nb.ref("torch:clone"), tensor)
+
+
 @pytest.mark.points(1)
 def test_swap_probability(nb):
-    """Does swap_some exchange each position's two targets with the given probability, independently?"""
+    """Does swap_some exchange each position's two targets with the given probability, independently,
+    with torch's generator, leaving the tensors it receives unchanged?"""
     real = torch.linspace(0.0, 0.1, DRAWS).reshape(-1, 1)
     fake = torch.linspace(0.9, 1.0, DRAWS).reshape(-1, 1)
+    given_real, given_fake = _in_notebook(nb, real), _in_notebook(nb, fake)
+    _pair(nb.swap_some(given_real, given_fake, probability=0.5), "swap_some")
+    after_real, after_fake = nb.new("torch:clone", given_real), nb.new("torch:clone", given_fake)
+    assert torch.equal(after_real, real) and torch.equal(after_fake, fake), (
+        "swap_some changed the tensors it received (in place): the caller's targets are then swapped too. "
+        "Build new tensors (torch.where(swap, fake_targets, real_targets)) or clone before changing them.")
+    small_real, small_fake = real[:64].clone(), fake[:64].clone()
+    _repeats_after_seeding(lambda: _pair(nb.swap_some(small_real, small_fake, probability=0.5), "swap_some"),
+                           nb, "swap_some")
     for probability in (0.0, 0.05, 0.3, 1.0):
         new_real, new_fake = _pair(nb.swap_some(real, fake, probability=probability), "swap_some")
         _shape(new_real, DRAWS, "the real targets swap_some returns")
