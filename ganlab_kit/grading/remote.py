@@ -334,6 +334,10 @@ class NotebookServer:
         self._patches: Dict[int, Dict[str, Any]] = {}
         self.finished = False
         self.captured = io.StringIO()
+        # provenance (issue 22): which kit reference pieces the student's code calls
+        self._watch: Any = None
+        self._trusted: set = set()   # handles of objects the checks made (nb.new / nb.ref)
+        self._trusting = False
 
     # handles ------------------------------------------------------------
     def _handle(self, value: Any) -> Dict:
@@ -343,6 +347,8 @@ class NotebookServer:
             number = next(self._counter)
             self._objects[number] = value
             self._ids[key] = number
+            if self._trusting:
+                self._trusted.add(number)
         return {"remote": number, "type": _type_name(value)}
 
     def _resolve(self, data: Dict) -> Any:
@@ -364,9 +370,14 @@ class NotebookServer:
             with self._quiet():
                 result = self._dispatch(header, buffers)
             out: List[bytes] = []
-            if header.get("keep"):
-                return pack({"ok": self._handle(result)}, out)
-            return pack({"ok": encode(result, out, self._handle)}, out)
+            # what the checks' own objects give back stays theirs (not the student's code)
+            self._trusting = header.get("op") == "import" or header.get("remote") in self._trusted
+            try:
+                if header.get("keep"):
+                    return pack({"ok": self._handle(result)}, out)
+                return pack({"ok": encode(result, out, self._handle)}, out)
+            finally:
+                self._trusting = False
         except KeyboardInterrupt:  # a cell timeout interrupts the kernel: stop serving
             raise
         except BaseException as error:  # the student's code may raise anything, sys.exit too
@@ -424,6 +435,9 @@ class NotebookServer:
             if op == "call":
                 args = self._value(header.get("args", {"list": []}), buffers)
                 kwargs = self._value(header.get("kwargs", {"dict": []}), buffers)
+                if self._watch is not None and header.get("remote") not in self._trusted:
+                    with self._watch:
+                        return target(*args, **kwargs)
                 return target(*args, **kwargs)
             if op == "len":
                 return len(target)
@@ -458,6 +472,16 @@ class NotebookServer:
             return None
         if op == "hello":
             return {"pid": os.getpid()}
+        if op == "watch":  # the kit pieces this part must not delegate to (plain strings)
+            from .provenance import CallWatch
+
+            paths = header.get("paths")
+            if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+                raise ProtocolError("watch takes a list of import paths")
+            self._watch = CallWatch(paths)
+            return None
+        if op == "watched":
+            return list(self._watch.hits) if self._watch is not None else []
         raise ProtocolError(f"unknown request {op!r}")
 
     def close(self) -> None:
