@@ -276,3 +276,40 @@ def test_docs_and_readme_state_the_notebooks_points(source):
     assert not re.search(r"\b(?!%d\b)\d+ autograded points" % auto, page)
     row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `dcgan` |"))
     assert f"| {auto} auto + {manual} by hand |" in row, row
+
+
+#: Demo mistake -> {check it fails: words its feedback must say}: each hint derived from what the check
+#: measured (issue 21: a hint for each demo mistake).
+DEMO_HINTS = {
+    "kernel3_everywhere": {"test_even_overlap": "kernel 3 and stride 2", "test_matches_reference": "(64, 32, 4, 4)"},
+    "soft_labels_wrong_side": {"test_soft_target_ranges": "wrong side",
+                               "test_soft_targets_are_uniform": "the other label's side"},
+    "generator_targets_swapped": {"test_generator_targets": "G always aims at the real label"},
+    "conv2d_instead_of_transposed": {"test_output_shape": "got (2, 1, 6, 6)",
+                                     "test_upsampling_path": "nn.Conv2d with stride 2 shrinks the map",
+                                     "test_matches_reference": "weight number 6"},
+    "output_27x27": {"test_output_shape": "got (2, 1, 27, 27)", "test_upsampling_path": "[14, 27]",
+                     "test_even_overlap": "kernel 3 and stride 2", "test_matches_reference": "(32, 1, 3, 3)"},
+    "sgd_optimizers": {"test_adam": "is a SGD", "test_settings": "no betas"},
+    "relu_discriminator": {"test_leaky_relu": "nn.ReLU", "test_matches_reference": "nn.ReLU where the table's network has an nn.LeakyReLU"},
+    "uneven_tiling_claim": {"test_small_cases": "positions", "test_default_length": "length 8",
+                            "test_many_cases": "positions", "test_tiles_evenly_claim": "TILES_EVENLY[(3, 2)] is True"},
+}
+
+
+def test_every_demo_mistake_has_its_hints():
+    """Does DEMO_HINTS cover every demo mistake and every check it fails?"""
+    mistakes = {name: submission for name, submission in SUBMISSIONS.items() if submission.edits}
+    assert set(DEMO_HINTS) == set(mistakes)
+    for name, submission in mistakes.items():
+        assert set(DEMO_HINTS[name]) == set().union(*submission.expected_failures.values()), name
+
+
+@pytest.mark.parametrize("name", sorted(DEMO_HINTS))
+def test_demo_mistake_feedback_names_its_cause(name, source):
+    """Does each failed check of a demo mistake say what it measured, in words that name the cause?"""
+    submission = SUBMISSIONS[name]
+    results = grade_all(ASSIGNMENT, namespace_with(source, submission.edits), list(submission.expected_failures))
+    failed = {check.name: check.feedback for result in results.values() for check in result.checks if not check.passed}
+    for check, words in DEMO_HINTS[name].items():
+        assert words in failed[check], (check, failed[check])

@@ -45,23 +45,52 @@ def test_written_answers_are_graded_by_hand(source):
     assert manual == {"q1_answer": 2, "q2_answer": 2, "q3_answer": 2}
 
 
-#: What the feedback of each demo mistake's most telling check says.
+_G_LOSS = "g_loss = generator_loss(discriminator(points), loss, from_logits=True)"
+
+#: Mistakes beyond the demo students whose advice issue 21 found wrong: name -> edits.
+ADVICE_MISTAKES = {
+    # the minimax loss written out by hand with the wrong sign; the other two losses right
+    "minimax_sign_only": (Edit("gradients_answer", _G_LOSS,
+                               'if loss == "minimax":\n'
+                               "        g_loss = -torch.log(1 - torch.sigmoid(discriminator(points))).mean()\n"
+                               "    else:\n"
+                               "        " + _G_LOSS),),
+    # a sigmoid on D's logits, then generator_loss(..., from_logits=True): the loss argument is passed
+    "double_sigmoid": (Edit("gradients_answer", _G_LOSS,
+                            "g_loss = generator_loss(torch.sigmoid(discriminator(points)), loss, from_logits=True)"),),
+}
+
+#: name -> {check: (words its feedback must say, words it must not say)}, for every check each demo
+#: mistake and each advice mistake fails: every hint is derived from what the check measured.
 HINTS = {
-    "logit_heatmap": ("heatmap", "test_matches_discriminator", "logits"),
-    "swapped_axes": ("heatmap", "test_matches_discriminator", "swapped"),
-    "discriminator_loss_arrows": ("gradients", "test_matches_autograd", "D's loss"),
-    "flipped_sign": ("gradients", "test_matches_autograd", "opposite sign"),
-    "ignores_loss": ("gradients", "test_matches_autograd", "pass the loss argument"),
+    "logit_heatmap": {"test_matches_discriminator": ("logits", None), "test_probabilities": ("apply torch.sigmoid", None)},
+    "swapped_axes": {"test_matches_discriminator": ("swapped", None)},
+    "discriminator_loss_arrows": {"test_matches_autograd": ("D's loss", None),
+                                  "test_points_downhill": ("lower G's loss", None),
+                                  "test_follows_loss_choice": ("hundreds of times smaller", "sigmoid is applied twice")},
+    "flipped_sign": {"test_matches_autograd": ("return the gradient itself", None),
+                     "test_points_downhill": ("not its negative", None)},
+    "ignores_loss": {"test_matches_autograd": ("pass the loss argument", None),
+                     "test_follows_loss_choice": ("same for both losses: pass the loss argument", None)},
+    "minimax_sign_only": {"test_matches_autograd": ("sign of your minimax loss is flipped",
+                                                    "the widget draws minus the gradient")},
+    "double_sigmoid": {"test_matches_autograd": ("sigmoid is applied twice", "pass the loss argument"),
+                       "test_follows_loss_choice": ("sigmoid is applied twice", "loss argument")},
 }
 
 
 @pytest.mark.parametrize("name", sorted(HINTS))
 def test_feedback_names_the_mistake(name, source):
-    """Does the feedback of a typical mistake say what went wrong in the student's words?"""
-    part, check, words = HINTS[name]
-    result = run_checks(f"{ASSIGNMENT}/{part}", namespace_with(source, SUBMISSIONS[name].edits), root=AUTOGRADER)
-    feedback = next(c.feedback for c in result.checks if c.name == check)
-    assert words in feedback, feedback
+    """Does every failed check of each demo mistake (and of the mistakes whose advice was wrong,
+    issue 21) say what went wrong, and never another mistake's advice?"""
+    edits = SUBMISSIONS[name].edits if name in SUBMISSIONS else ADVICE_MISTAKES[name]
+    results = grade_all(ASSIGNMENT, namespace_with(source, edits), ("heatmap", "gradients"))
+    failed = {check.name: check.feedback for result in results.values() for check in result.checks
+              if not check.passed}
+    assert set(failed) == set(HINTS[name]), failed
+    for check, (words, wrong) in HINTS[name].items():
+        assert words in failed[check], (check, failed[check])
+        assert wrong is None or wrong not in failed[check], (check, failed[check])
 
 
 #: Other correct ways to write the answers: each must keep every point.

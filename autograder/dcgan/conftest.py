@@ -81,6 +81,30 @@ def _first_difference(student_state, reference_state):
     return f"there are {len(given)} weight tensors where the table's layers have {len(wanted)}"
 
 
+def _layer_difference(given, wanted):
+    """Words for the first leaf layer (described by probes.leaf_layers) whose type or LeakyReLU slope
+    differs from the reference's, or None when the layers agree."""
+    for index, (mine, theirs) in enumerate(zip(given, wanted)):
+        if mine["type"] != theirs["type"]:
+            return (f"layer number {index + 1} is an nn.{mine['type']} where the table's network has an "
+                    f"nn.{theirs['type']}")
+        if mine.get("negative_slope") != theirs.get("negative_slope"):
+            return (f"layer number {index + 1} is a LeakyReLU with slope {mine.get('negative_slope')} where the "
+                    f"table's has {theirs.get('negative_slope')}")
+    if len(given) != len(wanted):
+        return f"there are {len(given)} layers where the table's network has {len(wanted)}"
+    return None
+
+
+@pytest.fixture
+def layer_difference(leaf_layers):
+    """``layer_difference(remote_module, reference)``: words for the first leaf layer whose type or
+    slope differs from the reference module's, or None."""
+    from ganlab_kit.grading.probes import leaf_layers as local_leaf_layers
+
+    return lambda remote, reference: _layer_difference(leaf_layers(remote), local_leaf_layers(reference))
+
+
 @pytest.fixture
 def first_difference():
     """``first_difference(student_state, reference_state)``: which weight's shape differs, in words."""

@@ -47,7 +47,7 @@ def test_leaky_relu(nb, leaf_layers):
 
 
 @pytest.mark.points(1)
-def test_matches_reference(nb, reference_discriminator, first_difference, with_reference_weights):
+def test_matches_reference(nb, reference_discriminator, first_difference, with_reference_weights, layer_difference):
     """With the kit's reference weights loaded, does Discriminator() compute the same logits as the kit's?"""
     for image_shape in IMAGE_SHAPES:
         torch.manual_seed(0)
@@ -70,6 +70,9 @@ def test_matches_reference(nb, reference_discriminator, first_difference, with_r
         if torch.allclose(logits, torch.sigmoid(expected), atol=1e-5):
             raise AssertionError("your discriminator ends with a Sigmoid; it should output the logit (the "
                                  "trainer's loss applies the sigmoid itself, from_logits=True).")
-        assert torch.allclose(logits, expected, atol=1e-5), (
-            "with the same weights your discriminator computes something else than the table's network: "
-            "check the order of the layers and the LeakyReLU slopes.")
+        if not torch.allclose(logits, expected, atol=1e-5):
+            layers = layer_difference(discriminator, reference)
+            raise AssertionError(
+                "with the same weights your discriminator computes something else than the table's network: "
+                + (f"{layers}." if layers else "its layers match the table's, so check what forward does with them "
+                   "(every layer applied once, in the table's order)."))

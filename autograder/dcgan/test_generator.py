@@ -77,7 +77,7 @@ def test_even_overlap(nb, leaf_layers):
 
 
 @pytest.mark.points(1)
-def test_matches_reference(nb, reference_generator, first_difference, with_reference_weights):
+def test_matches_reference(nb, reference_generator, first_difference, with_reference_weights, layer_difference):
     """With the kit's reference weights loaded, does Generator() compute what the kit's DCGAN generator does?"""
     for image_shape in IMAGE_SHAPES:
         torch.manual_seed(0)
@@ -92,6 +92,9 @@ def test_matches_reference(nb, reference_generator, first_difference, with_refer
         z = torch.randn(16, LATENT_DIM)
         with torch.no_grad():
             expected = reference(z)
-        assert torch.allclose(generator(z), expected, atol=1e-5), (
-            "with the same weights your generator computes something else than the table's network: check "
-            "the order of the layers, ReLU after each BatchNorm2d, and Tanh at the end.")
+        if not torch.allclose(generator(z), expected, atol=1e-5):
+            layers = layer_difference(generator, reference)
+            raise AssertionError(
+                "with the same weights your generator computes something else than the table's network: "
+                + (f"{layers}." if layers else "its layers match the table's, so check what forward does with them "
+                   "(project, then upsample; ReLU after each BatchNorm2d, Tanh at the end)."))

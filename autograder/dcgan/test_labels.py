@@ -73,6 +73,10 @@ def test_soft_targets_are_uniform(nb):
     width = 0.1 / 12 ** 0.5  # standard deviation of U[a, a + 0.1]
     for name, values, centre in (("real", real, 0.05), ("fake", fake, 0.95)):
         mean, spread = float(values.mean()), float(values.std())
+        if abs(spread - width) < 0.002 and abs(mean - (1 - centre)) < 0.002:
+            raise AssertionError(
+                f"the {name} targets are drawn uniformly, but around {mean:.2f}, the other label's side: with "
+                f"flipped labels the {name} targets lie in [{centre - 0.05:.1f}, {centre + 0.05:.1f}].")
         assert abs(mean - centre) < 0.002 and abs(spread - width) < 0.002, (
             f"the {name} targets have mean {mean:.4f} and standard deviation {spread:.4f}; a uniform "
             f"draw over its range of 0.1 has mean {centre} and standard deviation {width:.4f}. Use "
