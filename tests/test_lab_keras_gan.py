@@ -243,3 +243,56 @@ def test_weights_reader_finds_layers_by_shape_and_refuses_the_rest(tmp_path):
         read_dense_weights(tmp_path / "junk.weights.h5")
     with pytest.raises(WeightsFileError, match="there is no"):
         read_dense_weights(tmp_path / "missing.weights.h5")
+
+
+def _files_under(folder, skip=(".ipynb",)):
+    """relative path -> bytes of every file under ``folder`` (notebooks and checkpoints left out)."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file() and not path.name.endswith(skip) and ".ipynb_checkpoints" not in path.parts}
+
+
+def answered_release(source, training_steps=None):
+    """The release notebook (solutions cleared, hidden tests removed) with the reference answers
+    typed in, as a student hands it in; ``training_steps`` replaces TRAINING_STEPS."""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    from ganlab_kit.grading.notebook import student_copy
+
+    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    release, _ = ClearHiddenTests().preprocess(release, resources)
+    student = student_copy(release, source)
+    if training_steps is not None:
+        for cell in student.cells:
+            cell.source = re.sub(r"TRAINING_STEPS = \d+", f"TRAINING_STEPS = {training_steps}", cell.source)
+    return student
+
+
+@pytest.mark.slow
+def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source, tmp_path, monkeypatch):
+    """After a student's run of the release notebook (reference answers, a short run), does
+    `nbgrader validate` without the course's config (what the Validate button runs: nbgrader's
+    grading budget of 200 steps, not 0) leave generator.weights.h5 and every sample grid byte for
+    byte as they were, and pass?"""
+    import os
+    import subprocess
+    import sys
+
+    student = answered_release(source, training_steps=20)  # SAMPLE_INTERVAL 2: ten grids a run
+    monkeypatch.setenv("GANLAB_LAB_STEPS", "4")            # the student's run: 4 steps, grids at 2 and 4
+    run_in_process(student, skip_tags=())
+    monkeypatch.delenv("GANLAB_LAB_STEPS")
+    nbformat.write(student, tmp_path / "keras_gan.ipynb")
+    before = _files_under(tmp_path)
+    assert GENERATOR_FILE in before and "samples/no_dropout/step_000004.png" in before, sorted(before)
+
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("GANLAB_", "NBGRADER_", "JUPYTER_"))}
+    environment["JUPYTER_CONFIG_DIR"] = str(tmp_path.parent / "no-jupyter-config")  # no course config anywhere
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "keras_gan.ipynb"], cwd=tmp_path,
+                            env=environment, capture_output=True, text=True, timeout=600)
+    report = result.stdout + result.stderr
+    assert "Success!" in report, report[-3000:]
+    after = _files_under(tmp_path)
+    assert sorted(after) == sorted(before), (sorted(set(after) ^ set(before)))
+    changed = [name for name in before if after[name] != before[name]]
+    assert not changed, f"nbgrader validate wrote over {changed}"

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from ..config import GradingBudget
 from .lab_weights import (LAB_HIDDEN, LAB_IMAGE_DIM, LAB_LATENT_DIM, LAB_LEAKY_SLOPE,
                           REFERENCE_KERAS_GENERATOR, read_dense_weights)
 
-__all__ = ["LAB_DROPOUT_RATE", "LAB_BATCH_SIZE", "GENERATOR_FILE", "lab_steps",
+__all__ = ["LAB_DROPOUT_RATE", "LAB_BATCH_SIZE", "GENERATOR_FILE", "lab_steps", "autograder_running",
            "lab_dis_optimizer", "lab_gan_optimizer", "build_lab_generator",
            "build_lab_discriminator", "build_lab_gan", "write_reference_generator"]
 
@@ -32,12 +32,27 @@ FAST_STEPS_ENV = "GANLAB_LAB_STEPS"      # caps a lab's training runs (the fast 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def lab_steps(steps: int) -> int:
+def autograder_running() -> bool:
+    """True while nbgrader executes the notebook (autograde, validate, the Validate button),
+    with or without the course's config: then no cell may write over a file the student made."""
+    return GradingBudget.from_environment().active
+
+
+def _holds_something(path: PathLike) -> bool:
+    path = Path(path)
+    if path.is_dir():
+        return any(item.is_file() for item in path.rglob("*"))
+    return path.exists()
+
+
+def lab_steps(steps: int, keep: Sequence[PathLike] = ()) -> int:
     """How many steps a training cell of a lab runs.
 
     ``steps`` normally; at most ``$GANLAB_LAB_STEPS`` when that is set (a quick run of the
-    whole notebook); and at most ``GANLAB_MAX_STEPS`` while nbgrader executes the notebook
-    (the grading budget; the shipped grading config sets it to 0).
+    whole notebook); and while nbgrader executes the notebook, at most ``GANLAB_MAX_STEPS``
+    (the grading budget; the shipped grading config sets it to 0) and **none** when any of
+    ``keep`` (the run's files: its weights, its sample folder) is already there, so that
+    ``nbgrader validate`` without the course config never trains over what the student made.
     """
     steps = int(steps)
     fast = os.environ.get(FAST_STEPS_ENV, "").strip()
@@ -48,6 +63,8 @@ def lab_steps(steps: int) -> int:
     budget = GradingBudget.from_environment()
     if budget.active:
         steps = min(steps, budget.max_steps)
+        if any(_holds_something(path) for path in keep):
+            steps = 0
     return steps
 
 
