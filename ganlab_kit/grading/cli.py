@@ -51,7 +51,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help="regrade students already recorded for the same submission")
     autograde.add_argument("--retry-errors", action="store_true",
                            help="regrade students whose recorded status is an error")
+    autograde.add_argument("--no-similarity", action="store_true",
+                           help="skip the class similarity report written after grading")
     autograde.set_defaults(func=_autograde)
+
+    similarity = subparsers.add_parser(
+        "similarity", help="rank pairs of students by how alike their answers and files are",
+        description="Compare every pair of submissions of LAB in an nbgrader course: answer cells "
+                    "(fingerprints robust to renaming, reordering and comments, with the release "
+                    "notebook's code and the kit's code left out) and handed-in weights, logs and "
+                    "snapshots. Writes similarity.html and similarity.csv; changes no grade.")
+    similarity.add_argument("assignment", metavar="LAB", help="the assignment, e.g. pytorch_gan")
+    similarity.add_argument("--course-dir", default=".", metavar="DIR", help="the nbgrader course folder (default: here)")
+    similarity.add_argument("--output", metavar="DIR", help="where to write the report (default: <course>/reports/LAB)")
+    similarity.add_argument("--threshold", type=float, default=None, metavar="X",
+                            help="code similarity (0-1) at which a pair is flagged (default: 0.6)")
+    similarity.set_defaults(func=_similarity)
 
 
 def _repository(args: argparse.Namespace):
@@ -132,5 +147,31 @@ def _autograde(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+    print(report.to_text())
+    if not getattr(args, "no_similarity", False):  # issue 22: flags pairs for a person; no grade changes
+        try:
+            from .similarity import similarity_for_course
+
+            similarity_for_course(args.course_dir, args.assignment,
+                                  log=lambda message: print(f"ganlab autograde: {message}", flush=True))
+        except Exception as error:  # the report is an extra: grading already succeeded
+            print(f"ganlab autograde: no similarity report ({type(error).__name__}: {error})", file=sys.stderr)
+    return 0
+
+
+def _similarity(args: argparse.Namespace) -> int:
+    from .similarity import THRESHOLD, similarity_for_course
+
+    try:
+        report = similarity_for_course(args.course_dir, args.assignment, args.output,
+                                       THRESHOLD if args.threshold is None else args.threshold,
+                                       log=lambda message: print(f"ganlab similarity: {message}", flush=True))
+    except FileNotFoundError as error:
+        print(f"ganlab similarity: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:
+        print(f"ganlab similarity: {error}; install the grading extra: pip install 'ganlab-kit[grading]'",
+              file=sys.stderr)
+        return 2
     print(report.to_text())
     return 0
