@@ -242,3 +242,40 @@ def test_a_shipped_failure_modes_run_is_recognised(tmp_path, monkeypatch):
     np.save(tmp_path / "overpower_samples.npy", rng.uniform(-1, 1, shipped.shape).astype(np.float32))
     found = provenance.kit_files_in("failure_modes/runs", tmp_path)
     assert [(name, source) for name, source, _ in found] == [("collapse_samples.npy", "collapsed_samples.npy")]
+
+
+def test_delegation_is_seen_through_the_checker_process(pytorch_source, tmp_path, monkeypatch):
+    """The same over the socket to a separate checker process (what a grade cell and the
+    autograder's kernel do): the trace runs in the notebook's process, only names come back."""
+    from ganlab_kit.grading.checker import _LOCAL, check_in_subprocess
+    from lab_checks import AUTOGRADER
+
+    monkeypatch.setenv("GANLAB_AUTOGRADER", str(AUTOGRADER))
+    try:
+        delegated = check_in_subprocess("pytorch_gan/reshape", namespace_with(pytorch_source, DELEGATED), tmp_path)
+        honest = check_in_subprocess("pytorch_gan/reshape", namespace_with(pytorch_source), tmp_path)
+    finally:
+        for checker in _LOCAL.values():
+            checker.close()
+        _LOCAL.clear()
+    assert delegated.score == 0 and "layer_spec.can_reshape" in delegated.checks[0].feedback
+    assert honest.passed
+
+
+def test_the_playground_reference_log_is_recognised(tmp_path, monkeypatch):
+    """The kit's reference log handed in (reformatted) loses the log's parts; an edited one is
+    the student's business (the evidence checks judge it)."""
+    import json
+
+    from lab_checks import AUTOGRADER
+
+    monkeypatch.delenv(provenance.ALLOW_KIT_WEIGHTS_ENV, raising=False)
+    reference = AUTOGRADER / "playground" / "reference_log" / "playground_log.jsonl"
+    records = [json.loads(line) for line in reference.read_text().splitlines() if line.strip()]
+    (tmp_path / "playground_log.jsonl").write_text("\n".join(json.dumps(r, indent=None, sort_keys=True)
+                                                             for r in records) + "\n")
+    found = provenance.kit_files_in("playground/log", tmp_path, AUTOGRADER / "playground")
+    assert [name for name, _, _ in found] == ["playground_log.jsonl"]
+    records[0]["time"] = "2026-12-07T10:00:00"
+    (tmp_path / "playground_log.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert provenance.kit_files_in("playground/log", tmp_path, AUTOGRADER / "playground") == []

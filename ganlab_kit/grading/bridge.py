@@ -203,7 +203,7 @@ def run_checks_over(part: str, connection: Any, directory: Optional[PathLike] = 
         hits = _ask_plainly(connection, {"op": "watched"})
         if isinstance(hits, list):
             result = apply_delegation(result, [str(hit)[:200] for hit in hits[:20]])
-    found = kit_files_in(f"{assignment}/{name}", directory)
+    found = kit_files_in(f"{assignment}/{name}", directory, module.parent)
     if found:  # the kit's shipped weights or runs, handed in as the student's own
         result = apply_kit_files(result, found)
     return result

@@ -33,7 +33,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 __all__ = ["KIT_ANSWERS", "CallWatch", "kit_answers_of", "apply_delegation",
            "delegation_feedback", "SHIPPED_GENERATORS", "shipped_weights_match",
            "weights_distance", "KIT_WEIGHTS_THRESHOLD", "kit_weights_feedback", "KIT_FILES",
-           "ALLOW_KIT_WEIGHTS_ENV", "kit_files_in", "apply_kit_files", "shipped_run_match"]
+           "ALLOW_KIT_WEIGHTS_ENV", "kit_files_in", "apply_kit_files", "shipped_run_match",
+           "KIT_REFERENCE_FILES", "same_as_reference_files"]
 
 _TG = "ganlab_kit.torch_gan"
 _KG = "ganlab_kit.keras_gan"
@@ -379,13 +380,59 @@ def _shipped_run(path: Path) -> Any:
     return _SHIPPED_CACHE[key][0]
 
 
-def kit_files_in(part: str, directory: Any) -> List[Tuple[str, str, float]]:
+#: part -> (folder of reference files beside the part's checks, handed-in files (globs)): a
+#: handed-in file with the same bytes, pixels (a PNG whose text was rewritten) or records (a
+#: JSON-lines log) as one of the reference files is the kit's, not the student's.
+#: (Snapshots are left out while every student trains with seed 0: an honest run of the same
+#: preset could draw the reference's very pixels; the log's records carry the run's time.)
+_PLAYGROUND_LOG = ("reference_log", ("playground_log.jsonl",))
+KIT_REFERENCE_FILES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+    "playground/log": _PLAYGROUND_LOG,
+    "playground/first_run": _PLAYGROUND_LOG,
+    "playground/fc_vs_conv": _PLAYGROUND_LOG,
+    "playground/configurations": _PLAYGROUND_LOG,
+}
+
+
+def same_as_reference_files(directory: Any, reference_dir: Any, patterns: Sequence[str]
+                            ) -> List[Tuple[str, str, float]]:
+    """``(handed-in file, reference file, 0.0)`` for each handed-in file matching ``patterns``
+    whose bytes, pixels or JSON records equal a file of ``reference_dir`` (a kit helper for
+    any lab that ships reference logs or snapshots)."""
+    from .similarity import _file_signatures
+
+    reference = Path(reference_dir)
+    if not reference.is_dir():
+        return []
+    known: Dict[Tuple[str, str], str] = {}
+    for path in sorted(reference.iterdir()):
+        if path.is_file():
+            for kind, value in _file_signatures(path).items():
+                if kind in ("bytes", "pixels", "content"):
+                    known[(kind, value)] = path.name
+    found = []
+    for pattern in patterns:
+        for path in sorted(Path(directory).glob(pattern)):
+            if not path.is_file() or path.stat().st_size > 64 * 1024 * 1024:
+                continue
+            for kind, value in _file_signatures(path).items():
+                if (kind, value) in known:
+                    found.append((path.name, known[(kind, value)], 0.0))
+                    break
+    return found
+
+
+def kit_files_in(part: str, directory: Any, checks_dir: Any = None) -> List[Tuple[str, str, float]]:
     """``(handed-in file, shipped file, distance)`` for each of ``part``'s handed-in files that
-    is the kit's own (see :data:`KIT_FILES`); empty when none is, or the course allows it."""
+    is the kit's own (see :data:`KIT_FILES` and :data:`KIT_REFERENCE_FILES`; ``checks_dir``: the
+    folder of the part's checks); empty when none is, or the course allows it."""
     if os.environ.get(ALLOW_KIT_WEIGHTS_ENV) == "1":
         return []
     found = []
     folder = Path(directory or os.getcwd())
+    if part in KIT_REFERENCE_FILES and checks_dir is not None:
+        reference, patterns = KIT_REFERENCE_FILES[part]
+        found += same_as_reference_files(folder, Path(checks_dir) / reference, patterns)
     for pattern in KIT_FILES.get(part, ()):
         for path in sorted(folder.glob(pattern)):
             if not path.is_file() or path.stat().st_size > 512 * 1024 * 1024:
@@ -396,6 +443,9 @@ def kit_files_in(part: str, directory: Any) -> List[Tuple[str, str, float]]:
     return found
 
 
+_WEIGHTS = (".pt", ".pth", ".npz", ".h5", ".keras")
+
+
 def apply_kit_files(result: Any, found: Sequence[Tuple[str, str, float]]) -> Any:
     """``result`` (a PartResult) with every check failed: the handed-in files are the kit's."""
     if not found:
@@ -403,7 +453,8 @@ def apply_kit_files(result: Any, found: Sequence[Tuple[str, str, float]]) -> Any
     from .results import CheckResult, PartResult
 
     feedback = " ".join(
-        f"{name} is the kit's own shipped {'run' if name.endswith('.npy') else 'generator'} "
+        f"{name} is the kit's own shipped "
+        f"{'run' if name.endswith('.npy') else 'generator' if name.endswith(_WEIGHTS) else 'reference file'} "
         f"({shipped}, relative distance {distance:.3g}) or a light change of it, not one you made."
         for name, shipped, distance in found) + " No points for this part: hand in your own."
     checks = [CheckResult(check.name, check.question, check.points, False, feedback)
