@@ -8,10 +8,18 @@ It tells grade cells where the hidden checks are, keeps training out of grading,
 gives cells enough time without letting a runaway cell block the queue.
 """
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by traitlets when it reads this file
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+
+# nbgrader starts helper tools by name (`alembic` when it makes or upgrades a gradebook) and
+# its kernels inherit PATH: put the folder of the Python running nbgrader first, so
+# `.venv/bin/nbgrader ...` works without activating the virtual environment.
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 # Environment of the grading kernels (they inherit nbgrader's environment).
 os.environ.setdefault("GANLAB_AUTOGRADER", _HERE)  # the hidden checks: this folder
@@ -58,6 +66,15 @@ c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKern
 c.Autograde.autograde_preprocessors = [GradeExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info", "ganlab_grading"}
+
+# Hand-in files (weights, runs, logs) are copied whole up to the size the sandbox lets a lab write:
+# nbgrader's default (100 MB) silently leaves a bigger file behind at submit and collect.
+c.CourseDirectory.max_file_size = 512 * 1024   # kB
+c.CourseDirectory.max_dir_size = 1024 * 1024   # kB: nbgrader's 100 MB makes `submit` refuse such a folder
+
+# formgrader shows each written answer's grading guide (autograder/<lab>/grading_guide.md) and the
+# lab's example answer under the student's answer; the students' feedback pages never show them.
+c.HTMLExporter.preprocessors = ["ganlab_kit.grading.formgrader.GradingGuides"]
 
 # Limits of each submission's sandboxed kernel (defaults shown; see the README).
 # c.Sandbox.mode = "auto"          # "require": refuse to grade without isolation; "off": no sandbox

@@ -14,6 +14,7 @@ _SUBCOMMAND_MODULES = (
     "ganlab_kit.torch_gan.cli",     # train
     "ganlab_kit.scoring.cli",       # classifier, score
     "ganlab_kit.grading.cli",       # demo, solutions, autograde
+    "ganlab_kit.grading.course_cli",  # course setup|release|collect|feedback|export
 )
 
 
