@@ -2,6 +2,7 @@
 shape errors, presets, background training, snapshots and the experiment log."""
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -279,3 +280,199 @@ def test_headless_view_is_reproducible(tmp_path, digits):
         playground.train(128)
         pictures.append(playground.to_png())
     assert pictures[0] == pictures[1] and pictures[0][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- clicks in any order
+
+def test_pause_then_fully_connected_rebuilds_the_rows(playground, wait_until):
+    """Issue 26: Train, Pause, then Model: Fully connected (the notebook's order) -- do the rows show
+    the fully connected layers, Model and Train stay usable, no error, and does Reset work?"""
+    playground.train_button.click()
+    assert wait_until(lambda: playground.session.examples >= 64, 60)
+    playground.pause_button.click()
+    assert wait_until(lambda: playground.session.trainer.parked.is_set(), 10)
+    playground.preset.value = "Fully connected"
+    assert playground.error == "" and playground.error_widget_text() == ""
+    assert describe(playground.generator) == ["Fully connected 256", "ReLU", "Fully connected 784",
+                                              "Tanh", "Reshape [28, 28, 1]"]
+    assert "[28, 28, 1]" in playground.generator.rows[-1].shape.value
+    assert not playground.preset.disabled and not playground.train_button.disabled
+    assert playground.train_button.description == "Train" and playground.session.examples == 0
+    playground.reset_button.click()
+    playground.train(64)
+    assert playground.error == "" and playground.session.examples == 64
+
+
+def test_an_error_in_a_callback_is_shown_in_the_widget(playground, monkeypatch):
+    """Does an error raised inside a button's callback appear as an error line in the widget (not only
+    in JupyterLab's log console), leave the view drawn from the session, and clear on the next click?"""
+    def broken():
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(playground.session, "request_snapshot", lambda reason: broken())
+    playground.snapshot_button.click()  # raises nothing here: the widget catches it
+    text = playground.error_widget_text()
+    assert "Snapshot failed: IndexError: list index out of range" in text and "Reset" in text
+    monkeypatch.undo()
+    playground.preset.value = "Fully connected"
+    assert playground.error == "" and playground.error_widget_text() == ""
+    assert describe(playground.generator)[0] == "Fully connected 256"
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, settings, strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule  # noqa: E402
+
+from ganlab_kit.torch_gan.layer_spec import LAYER_KINDS  # noqa: E402
+
+_SMALL_DIGITS = []
+
+
+def _small_digits():
+    """640 offline digits (64 per class) -- enough for a few training steps, loaded once."""
+    if not _SMALL_DIGITS:
+        digits = load_mnist()
+        keep = torch.cat([torch.nonzero(digits.labels == d).flatten()[:64] for d in range(10)])
+        digits.images, digits.labels = digits.images[keep], digits.labels[keep]
+        _SMALL_DIGITS.append(digits)
+    return _SMALL_DIGITS[0]
+
+
+ROLE = st.sampled_from(["generator", "discriminator"])
+
+
+class PlaygroundClicks(RuleBasedStateMachine):
+    """A student clicking through the Playground: only enabled widgets are used, in any order."""
+
+    def __init__(self):
+        super().__init__()
+        import tempfile
+
+        self.folder = tempfile.TemporaryDirectory()
+        self.pg = Playground(self.folder.name, dataset=_small_digits(), auto_snapshots=(),
+                             settings=TrainingSettings(batch_size=16))
+        self.pg.widget  # built as a notebook shows it
+        self.snapshots = 0
+
+    def column(self, role):
+        return getattr(self.pg, role)
+
+    def teardown(self):
+        self.pg.session.stop()
+        self.folder.cleanup()
+
+    # model and settings
+    # a rule runs only where its widget is enabled (preconditions), as a student can click only those
+    @precondition(lambda self: not self.pg.preset.disabled)
+    @rule()
+    def switch_model(self):
+        """Model: the other preset (choosing the shown one does nothing)."""
+        self.pg.preset.value = next(name for name in PRESETS if name != self.pg.preset.value)
+
+    @precondition(lambda self: not self.pg.session.is_running)
+    @rule(role=ROLE, position=st.integers(0, 20),
+          action=st.sampled_from(["add", "remove", "insert", "up", "down", "kind", "setting"]),
+          kind=st.sampled_from(sorted(LAYER_KINDS)), value=st.sampled_from([1, 16, 784, 0]))
+    def edit_layer(self, role, position, action, kind, value):
+        """One edit of a layer row (most edits break the model; choosing a model mends it)."""
+        column = self.column(role)
+        if action == "add":
+            if not column.add.disabled:
+                column.add.click()
+            return
+        if not column.rows:
+            return
+        row = column.rows[position % len(column.rows)]
+        if action == "kind":
+            if not row.kind.disabled and kind in [name for _, name in row.kind.options]:
+                row.kind.value = kind
+        elif action == "setting":
+            for name, box in row.settings.items():
+                if not box.disabled and name in ("units", "filters"):
+                    box.value = value
+        elif not getattr(row, action).disabled:
+            getattr(row, action).click()
+
+    @precondition(lambda self: not self.pg.g_lr.disabled)
+    @rule(lr=st.sampled_from([1e-3, 5e-4, 2e-4]), batch=st.sampled_from([8, 16]))
+    def settings(self, lr, batch):
+        self.pg.g_lr.value = lr
+        self.pg.batch_size.value = batch
+
+    # the run
+    @precondition(lambda self: not self.pg.train_button.disabled)
+    @rule(then_pause=st.booleans())
+    def train(self, then_pause):
+        """Train (or Resume), and perhaps Pause once a step has run."""
+        self.pg.train_button.click()
+        session = self.pg.session
+        if then_pause and session.is_running:
+            step = session.trainer.step
+            deadline = time.monotonic() + 20
+            while session.trainer.step == step and session.is_running and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.pause()
+
+    @precondition(lambda self: not self.pg.pause_button.disabled)
+    @rule()
+    def pause(self):
+        """Pause; wait until it holds (the loop waits before its next step)."""
+        self.pg.pause_button.click()
+        assert self.pg.session.trainer.parked.wait(20), "Pause did not take hold"
+
+    @precondition(lambda self: not self.pg.reset_button.disabled)
+    @rule()
+    def reset(self):
+        self.pg.reset_button.click()
+
+    @precondition(lambda self: not self.pg.session.is_running and self.snapshots < 2)
+    @rule()
+    def snapshot(self):
+        self.snapshots += 1  # each one scores and draws: two per example keep the test short
+        self.pg.snapshot_button.click()
+
+    @precondition(lambda self: self.pg.session.is_training)
+    @rule()
+    def stop_in_code(self):
+        self.pg.session.stop()
+        self.pg._redraw(force=True)
+
+    # what must always hold
+    @invariant()
+    def no_error(self):
+        assert self.pg.error == "" and self.pg.error_widget_text() == "", self.pg.error
+        assert self.pg.session._thread_error is None
+
+    @invariant()
+    def rows_match_the_models(self):
+        for role in ("generator", "discriminator"):
+            column, spec = self.column(role), getattr(self.pg.session, role)
+            report = infer_shapes(spec)
+            assert [row.kind.value for row in column.rows] == [layer.kind for layer in spec.layers]
+            assert [row.layer for row in column.rows] == spec.layers
+            for index, row in enumerate(column.rows):
+                assert ("&#9888;" in row.shape.value) == (report.error_at == index)
+
+    @invariant()
+    def buttons_follow_the_state(self):
+        pg, session = self.pg, self.pg.session
+        running = session.is_running
+        assert pg.train_button.disabled == (running or not session.can_train)
+        assert pg.pause_button.disabled == (not running)
+        assert pg.reset_button.disabled == (session.trainer is None)
+        assert pg.train_button.description == ("Resume" if session.is_training and not running else "Train")
+        for widget in (pg.preset, pg.g_lr, pg.batch_size, pg.generator.add, pg.discriminator.add):
+            assert widget.disabled == running
+        assert all(row.kind.disabled == running for role in ("generator", "discriminator")
+                   for row in self.column(role).rows)
+
+    @invariant()
+    def every_logged_snapshot_exists(self):
+        for record in read_log(self.pg.session.log_path):
+            assert (self.pg.session.directory / record["snapshot"]).is_file()
+
+
+TestPlaygroundClicks = PlaygroundClicks.TestCase
+TestPlaygroundClicks.settings = settings(max_examples=10, stateful_step_count=15, deadline=None,
+                                         suppress_health_check=list(HealthCheck), derandomize=True,
+                                         database=None)

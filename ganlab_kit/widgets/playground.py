@@ -24,6 +24,7 @@ calling ``.click()``. Headless executions (nbgrader, nbconvert) show a static PN
 from __future__ import annotations
 
 import html
+import logging
 import os
 from functools import partial
 from pathlib import Path
@@ -40,6 +41,7 @@ from .state import RedrawThrottle
 __all__ = ["Playground", "ModelColumn", "LayerRow", "ExperimentLog"]
 
 _OK, _BAD = "#1a7f37", "#c62828"
+_LOG = logging.getLogger(__name__)
 
 
 def _parse_shape(text: str) -> List[int]:
@@ -76,7 +78,8 @@ class LayerRow:
                 box = widgets.IntText(value=value, description=name,
                                       layout=widgets.Layout(width="100px"),
                                       style={"description_width": "initial"})
-            box.observe(partial(self._on_setting, name), names="value")
+            box.observe(column.guard("changing a layer setting", partial(self._on_setting, name)),
+                        names="value")
             self.settings[name] = box
         self.shape = widgets.HTML()
         small = widgets.Layout(width="28px", padding="0")
@@ -85,11 +88,11 @@ class LayerRow:
         self.insert = widgets.Button(icon="plus", tooltip="insert a layer below", layout=small)
         self.remove = widgets.Button(icon="times", tooltip="remove this layer", layout=small,
                                      button_style="danger")
-        self.kind.observe(self._on_kind, names="value")
-        self.up.on_click(lambda _: column.move(self.index, -1))
-        self.down.on_click(lambda _: column.move(self.index, +1))
-        self.insert.on_click(lambda _: column.insert(self.index + 1))
-        self.remove.on_click(lambda _: column.remove(self.index))
+        self.kind.observe(column.guard("changing a layer's kind", self._on_kind), names="value")
+        self.up.on_click(column.guard("moving a layer up", lambda _: column.move(self.index, -1)))
+        self.down.on_click(column.guard("moving a layer down", lambda _: column.move(self.index, +1)))
+        self.insert.on_click(column.guard("inserting a layer", lambda _: column.insert(self.index + 1)))
+        self.remove.on_click(column.guard("removing a layer", lambda _: column.remove(self.index)))
         self.box = widgets.HBox([widgets.Label(f"{index + 1}.", layout=widgets.Layout(width="22px")),
                                  self.kind, *self.settings.values(), self.up, self.down,
                                  self.insert, self.remove, self.shape],
@@ -133,13 +136,18 @@ class ModelColumn:
         self.rows_box = widgets.VBox()
         self.add = widgets.Button(description="Add layer", icon="plus",
                                   layout=widgets.Layout(width="120px"))
-        self.add.on_click(lambda _: self.insert(len(self.spec.layers)))
+        self.add.on_click(self.guard("adding a layer", lambda _: self.insert(len(self.spec.layers))))
         self.message = widgets.HTML()
         self.box = widgets.VBox([self.title, self.rows_box, self.add, self.message],
                                 layout=widgets.Layout(border="1px solid #ddd", padding="4px",
                                                       margin="0 4px 4px 0"))
         self.box.add_class(f"ganlab-{role}-column")
+        self._rows_for: Optional[ModelSpec] = None   # the spec the rows were built for
         self.rebuild()
+
+    def guard(self, action: str, callback):
+        """``callback`` for a widget event, its errors shown in the Playground (see Playground.guard)."""
+        return self.playground.guard(action, callback)
 
     @property
     def spec(self) -> ModelSpec:
@@ -174,11 +182,23 @@ class ModelColumn:
             self.show()
 
     def rebuild(self) -> None:
-        self.rows = [LayerRow(self, index) for index in range(len(self.spec.layers))]
+        spec = self.spec
+        self.rows = [LayerRow(self, index) for index in range(len(spec.layers))]
+        self._rows_for = spec
         self.rows_box.children = [row.box for row in self.rows]
         self.show()
 
+    @property
+    def stale(self) -> bool:
+        """The rows were built for other layers (a preset or a data set replaced the model)."""
+        spec = self.spec
+        return (self._rows_for is not spec or len(self.rows) != len(spec.layers)
+                or any(row.kind.value != layer.kind for row, layer in zip(self.rows, spec.layers)))
+
     def show(self) -> None:
+        if self.stale:  # never show one model's shapes in another model's rows
+            self.rebuild()
+            return
         spec = self.spec
         report = infer_shapes(spec)
         editable = self.playground.session.can_edit
@@ -224,6 +244,7 @@ class Playground:
         self._widgets: Optional[Dict[str, Any]] = None
         self.session.listeners.append(self._on_session_event)
         self.message = ""
+        self.error = ""   # the last error a widget event raised, shown in the view's error line
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> Dict[str, Any]:
@@ -253,6 +274,7 @@ class Playground:
         w["snapshot"] = widgets.Button(description="Snapshot", icon="camera", button_style="info")
         w["status"] = widgets.HTML()
         w["stats"] = widgets.HTML()
+        w["error"] = widgets.HTML()
         w["samples"] = widgets.Image(format="png", layout=widgets.Layout(width="auto", max_width="480px"))
         w["curves"] = widgets.Image(format="png", layout=widgets.Layout(width="auto", max_width="380px"))
         for name, widget in w.items():
@@ -260,20 +282,21 @@ class Playground:
         self._widgets = w
         self.generator = ModelColumn(self, "generator")
         self.discriminator = ModelColumn(self, "discriminator")
-        w["preset"].observe(self._on_preset, names="value")
-        w["data"].observe(self._on_data, names="value")
+        w["preset"].observe(self.guard("choosing a model", self._on_preset), names="value")
+        w["data"].observe(self.guard("choosing the data", self._on_data), names="value")
         for name in ("batch_size", "g_optimizer", "g_lr", "d_optimizer", "d_lr"):
-            w[name].observe(partial(self._on_setting, name), names="value")
-        w["train"].on_click(lambda _: self.start())
-        w["pause"].on_click(lambda _: self.pause())
-        w["reset"].on_click(lambda _: self.reset())
-        w["snapshot"].on_click(lambda _: self.snapshot())
+            w[name].observe(self.guard(f"changing {name}", partial(self._on_setting, name)), names="value")
+        w["train"].on_click(self.guard("Train", lambda _: self.start()))
+        w["pause"].on_click(self.guard("Pause", lambda _: self.pause()))
+        w["reset"].on_click(self.guard("Reset", lambda _: self.reset()))
+        w["snapshot"].on_click(self.guard("Snapshot", lambda _: self.snapshot()))
         w["box"] = widgets.VBox([
             widgets.HBox([w["preset"], w["data"], w["batch_size"]], layout=widgets.Layout(flex_flow="row wrap")),
             widgets.HBox([w["g_optimizer"], w["g_lr"], w["d_optimizer"], w["d_lr"]],
                          layout=widgets.Layout(flex_flow="row wrap")),
             widgets.HBox([w["train"], w["pause"], w["reset"], w["snapshot"], w["status"]],
                          layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
+            w["error"],
             widgets.HBox([widgets.VBox([self.generator.box, self.discriminator.box],
                                        layout=widgets.Layout(width="52%")),
                           widgets.VBox([w["stats"], w["samples"], w["curves"]],
@@ -355,6 +378,47 @@ class Playground:
         self._redraw(force=True)
 
     # ------------------------------------------------------------------ events
+    def guard(self, action: str, callback):
+        """``callback`` wrapped for a widget event: an error it raises is shown in the view's
+        error line (ipywidgets would send it only to JupyterLab's log console) and the view is
+        redrawn from the session, so the widget stays usable."""
+        def guarded(*args, **kwargs):
+            try:
+                result = callback(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - shown to the student, logged with its traceback
+                self._show_error(action, error)
+                return None
+            if self.error and action != "training":
+                self.error = ""
+                self._show_error_line()
+            return result
+        return guarded
+
+    def _show_error(self, action: str, error: BaseException) -> None:
+        _LOG.error("GAN Playground: %s failed", action, exc_info=error)
+        self.error = (f"{action} failed: {type(error).__name__}: {error}. The view was redrawn from "
+                      "the current models; Reset starts the run over.")
+        if self._widgets is not None:
+            try:
+                self.generator.rebuild()
+                self.discriminator.rebuild()
+                self._redraw(force=True, columns=False)
+            except Exception as again:  # noqa: BLE001 - keep the first error on screen
+                _LOG.error("GAN Playground: redrawing after the error failed", exc_info=again)
+        self._show_error_line()
+
+    def error_widget_text(self) -> str:
+        """The text of the view's error line ("" when no error is shown)."""
+        if self._widgets is None:
+            return ""
+        return html.unescape(self._widgets["error"].value.replace("<span style='color:" + _BAD + "'>", "")
+                             .replace("</span>", "").replace("&#9888; ", ""))
+
+    def _show_error_line(self) -> None:
+        if self._widgets is not None:
+            self._widgets["error"].value = ("" if not self.error else
+                                            f"<span style='color:{_BAD}'>&#9888; {html.escape(self.error)}</span>")
+
     def _model_changed(self) -> None:
         try:
             self.session.model_changed()
@@ -381,15 +445,15 @@ class Playground:
             self.message = ""
         except (RuntimeError, ValueError) as error:
             self.message = str(error)
-        if self._widgets is not None:
-            self.generator.rebuild()
-            self.discriminator.rebuild()
-        self._redraw(force=True)
+        self._redraw(force=True)  # the columns rebuild their rows only where the model was replaced
 
     def _on_session_event(self, event: str) -> None:
+        self.guard("training", self._session_event)(event)  # on the training thread: never kill the run
+
+    def _session_event(self, event: str) -> None:
         if event == "snapshot" and self.session.last_snapshot is not None:
             self.message = f"saved {self.session.last_snapshot['snapshot']} and a line in {self.session.log_path.name}"
-        self._redraw(force=event in ("final", "snapshot", "run"), verdicts=True)
+        self._redraw(force=event in ("final", "paused", "snapshot", "run"), verdicts=True)
 
     def _redraw(self, force: bool = False, columns: bool = True, verdicts: bool = False) -> None:
         if self._widgets is None or not (force or self.throttle.due()):

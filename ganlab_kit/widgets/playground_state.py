@@ -116,9 +116,12 @@ def _playground_trainer_class():
             super().__init__(*args, **kwargs)
             self.fixed_noise = self.noise(self.config.n_fixed)
             self.parked = threading.Event()  # set while the loop waits in a pause
+            self.on_park: Optional[Callable[[], None]] = None  # called once the pause takes hold
 
         def wait_while_paused(self) -> None:
             if self.is_paused:
+                if self.on_park is not None:
+                    self.on_park()  # before parked is set: whoever waits for it sees the view updated
                 self.parked.set()
             try:
                 super().wait_while_paused()
@@ -360,7 +363,7 @@ class PlaygroundSession:
         self._pending_snapshots: List[str] = []
         self._next_auto = 0
         self._lock = threading.RLock()
-        self.listeners: List[Callable[[str], None]] = []  # called with "step", "snapshot", "run"
+        self.listeners: List[Callable[[str], None]] = []  # "step", "paused", "final", "snapshot", "run"
         self.last_snapshot: Optional[Dict[str, Any]] = None
 
     # ------------------------------------------------------------------ data
@@ -385,6 +388,7 @@ class PlaygroundSession:
             raise ValueError(f"unknown data set {name!r}; choose one of "
                              f"{[v for _, v in DATASET_CHOICES]}")
         self._refuse_while_running()
+        self.stop()  # a paused run ends (and tells its listeners) before the models change
         old_shape = self.image_shape
         presets = {role: next((model for model in PRESETS if getattr(self, role).to_dict()
                                == preset(model, role, old_shape, getattr(self, role).latent_dim).to_dict()),
@@ -405,6 +409,7 @@ class PlaygroundSession:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
         self._refuse_while_running()
+        self.stop()  # a paused run ends (and tells its listeners) before the models change
         self.generator = preset(name, "generator", self.image_shape, self.generator.latent_dim)
         self.discriminator = preset(name, "discriminator", self.image_shape)
         self.model_changed()
@@ -524,6 +529,7 @@ class PlaygroundSession:
                 session._after_step(final=True)
 
         trainer.callbacks.append(_Recorder())
+        trainer.on_park = lambda: self._notify("paused")
         rng = np.random.default_rng(s.seed)
         pool = data.images
         self._real_view = pool[torch.as_tensor(rng.choice(len(pool), VIEW_IMAGES, replace=False))]
