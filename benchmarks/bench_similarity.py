@@ -50,7 +50,36 @@ def code_part() -> None:
         grown, given = scaled_class(size)
         started = time.perf_counter()
         compare_class(grown, given)
-        print(f"{size} submissions ({size * (size - 1) // 2} pairs): {time.perf_counter() - started:.1f} s")
+        print(f"{size} submissions ({size * (size - 1) // 2} pairs), compared: "
+              f"{time.perf_counter() - started:.1f} s")
+    course_part(100)
+
+
+def course_part(size) -> None:
+    """``ganlab similarity`` end to end on a course folder of ``size`` notebooks (reading them,
+    the page and the CSV included)."""
+    import tempfile
+
+    import nbformat
+
+    from ganlab_kit.grading.notebook import student_copy
+    from ganlab_kit.grading.similarity import similarity_for_course
+    from similarity_class import release_and_source, scaled_class
+
+    release, source = release_and_source()
+    grown, _ = scaled_class(size)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "release" / "pytorch_gan").mkdir(parents=True)
+        nbformat.write(release, root / "release" / "pytorch_gan" / "pytorch_gan.ipynb")
+        for student in grown:
+            target = root / "submitted" / student.name / "pytorch_gan"
+            target.mkdir(parents=True)
+            nbformat.write(student_copy(release, source, student.cells), target / "pytorch_gan.ipynb")
+        started = time.perf_counter()
+        report = similarity_for_course(root, "pytorch_gan", log=lambda message: None)
+        print(f"`ganlab similarity` on a course of {size} notebooks (read, compared, page and CSV "
+              f"written): {time.perf_counter() - started:.1f} s, {len(report.flagged())} pairs flagged")
 
 
 def _train(generator, steps, seed, images):

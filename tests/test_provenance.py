@@ -279,3 +279,33 @@ def test_the_playground_reference_log_is_recognised(tmp_path, monkeypatch):
     records[0]["time"] = "2026-12-07T10:00:00"
     (tmp_path / "playground_log.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     assert provenance.kit_files_in("playground/log", tmp_path, AUTOGRADER / "playground") == []
+
+
+@pytest.mark.keras
+def test_keras_lab_pieces_and_detectors_from_the_kit_are_seen():
+    from ganlab_kit.keras_gan import failure, lab
+
+    missing = [path for paths in KIT_ANSWERS.values() for path in paths
+               if path.startswith("ganlab_kit.keras_gan") and not CallWatch([path]).names]
+    assert missing == []
+
+    def create_generator():          # a wrapper around the kit's lab generator
+        return lab.build_lab_generator()
+
+    server, nb = _notebook({"create_generator": create_generator}, KIT_ANSWERS["keras_gan/generator"])
+    nb.create_generator()
+    assert _hits(server) == ["ganlab_kit.keras_gan.lab.build_lab_generator"]
+
+    history = {"d_acc": [0.99] * 300, "d_loss": [0.01] * 300, "g_loss": [5.0] * 300}
+    server, nb = _notebook({"discriminator_overpowers": failure.discriminator_overpowers},
+                           KIT_ANSWERS["failure_modes/overpowering_detector"])
+    nb.discriminator_overpowers(history)
+    assert _hits(server) == ["ganlab_kit.keras_gan.failure.discriminator_overpowers"]
+
+    def mode_collapsed(images_or_labels, max_classes=3, min_share=0.05):  # own code using kit data helpers
+        counts = np.bincount(np.asarray(images_or_labels), minlength=10) / len(images_or_labels)
+        return int((counts >= min_share).sum()) <= max_classes
+
+    server, nb = _notebook({"mode_collapsed": mode_collapsed}, KIT_ANSWERS["failure_modes/collapse_detector"])
+    assert nb.mode_collapsed([1] * 50 + [2] * 50) is True
+    assert _hits(server) == []

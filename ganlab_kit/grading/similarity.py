@@ -45,6 +45,8 @@ GUARANTEE_THRESHOLD = 26
 THRESHOLD = 0.6
 #: Median relative distance below which two weight / array files count as the same.
 NEAR_FILES = 0.05
+#: Flagged pairs shown side by side on the page (the table and the CSV list them all).
+MAX_SIDE_BY_SIDE = 200
 
 _WEIGHT_SUFFIXES = {".pt", ".pth", ".npz", ".h5", ".keras", ".npy"}
 _SKIP_PARTS = {".ipynb_checkpoints", "__pycache__"}
@@ -388,6 +390,10 @@ def write_report(report: SimilarityReport, output: os.PathLike) -> Tuple[Path, P
     for number, pair in enumerate(report.pairs):
         if not pair.flagged:
             continue
+        if len(details) == MAX_SIDE_BY_SIDE:
+            details.append(f"<p>... and {len(report.flagged()) - MAX_SIDE_BY_SIDE} more flagged pairs "
+                           "(all in the table above and the CSV).</p>")
+            break
         left = _highlighted(documents[pair.first], pair.slices[0])
         right = _highlighted(documents[pair.second], pair.slices[1])
         files = "".join(f"<li>{html.escape(item)}</li>" for item in pair.shared_files)
