@@ -78,6 +78,17 @@ def test_own_code_and_the_checks_own_kit_calls_are_not_delegation():
     assert _hits(server) == []
 
 
+def test_the_checks_handle_on_the_same_kit_function_does_not_hide_the_students():
+    """The checks fetch the kit's reference first (nb.ref); the notebook's name is that very function."""
+    from ganlab_kit.torch_gan.losses import discriminator_loss
+
+    server, nb = _notebook({"discriminator_loss": discriminator_loss}, [LOSS])
+    nb.ref(LOSS)(D_REAL, D_FAKE)
+    assert _hits(server) == []
+    nb.discriminator_loss(D_REAL, D_FAKE)
+    assert _hits(server) == [LOSS.replace(":", ".")]
+
+
 def test_a_call_made_by_other_kit_code_is_allowed():
     """The kit's discriminator_loss calls the kit's _bce: only the student's own call counts."""
     import ganlab_kit.torch_gan.losses as L

@@ -343,7 +343,8 @@ class NotebookServer:
     def _handle(self, value: Any) -> Dict:
         key = id(value)
         number = self._ids.get(key)
-        if number is None or self._objects.get(number) is not value:
+        if number is None or self._objects.get(number) is not value or \
+                (number in self._trusted) != self._trusting:  # the checks' handle stays theirs
             number = next(self._counter)
             self._objects[number] = value
             self._ids[key] = number
