@@ -293,6 +293,14 @@ def test_the_playground_reference_log_is_recognised(tmp_path, monkeypatch):
 
 
 @pytest.mark.keras
+def test_the_keras_labs_shipped_weights_are_recognised_as_handed_in(tmp_path):
+    from ganlab_kit.keras_gan.lab import write_reference_generator
+
+    path = write_reference_generator(tmp_path / "generator.weights.h5")
+    assert shipped_weights_match(path) == ("reference_keras_generator.npz", 0.0)
+
+
+@pytest.mark.keras
 def test_keras_lab_pieces_and_detectors_from_the_kit_are_seen():
     from ganlab_kit.keras_gan import failure, lab
 
