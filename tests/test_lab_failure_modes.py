@@ -48,15 +48,25 @@ MUTANTS = {
         "combined_answer", 'loss="binary_crossentropy"', 'loss="mse"')],
     ("collapse_detector", "test_clear_label_sets"): [Edit(
         "collapse_answer", "(shares >= min_share).sum() <= max_classes", "(shares >= min_share).sum() >= max_classes")],
-    ("turn", "test_generator_step_first"): [Edit(
+    ("combined", "test_discriminator_still_learns_on_its_own"): [Edit(
+        "combined_answer", "    combined.compile(",
+        "    discriminator.trainable = False\n"
+        "    discriminator.compile(optimizer=\"adam\", loss=\"binary_crossentropy\", metrics=[\"accuracy\"])\n"
+        "    combined.compile(")],
+    ("turn", "test_discriminator_frozen_in_generator_step"): [Edit(
+        "turn_answer", "    discriminator.trainable = False                                         # G's step: D frozen\n",
+        "")],
+    ("turn", "test_one_step_each"): [Edit(
         "turn_answer", "    discriminator.trainable = False                                         # G's step: D frozen\n",
         "    discriminator.trainable = True\n"
         "    discriminator.train_on_batch(np.concatenate([real_images, generator.predict_on_batch(noise)]),\n"
         "                                 np.concatenate([np.ones((batch_size, 1)), np.zeros((batch_size, 1))]))\n"
         "    discriminator.trainable = False\n")],
+    # (leaving the flag False no longer counts here: in the notebook's order D's step was traced
+    # trainable in pre-training and keeps training D; measured, see docs/lab_failure_modes.md)
     ("turn", "test_discriminator_learns_on_its_step"): [Edit(
-        "turn_answer", "    discriminator.trainable = True                                          # D's step: D learns\n",
-        "")],
+        "turn_answer", "d_loss, d_acc = discriminator.train_on_batch(images, targets)",
+        "d_loss, d_acc = discriminator.test_on_batch(images, targets)")],
     ("turn", "test_returns_losses_and_accuracy"): [Edit(
         "turn_answer", ', "d_acc": float(d_acc)}', "}")],
 }
@@ -118,18 +128,13 @@ def test_saved_runs_are_judged_by_their_behaviour(reference_namespace, reference
     assert "test_run_files" in run_checks(part, reference_namespace, broken, AUTOGRADER).failed_checks
 
 
-def test_quick_checks(source, catalogue, reference_runs, monkeypatch):
-    """Do the visible quick checks pass the reference and every demo mistake that leaves points in
-    its part, and fail on the unanswered stub?"""
-    cells = grade_cells(source, ASSIGNMENT)
+def test_quick_checks(source, reference_runs, monkeypatch):
+    """Do the visible quick checks pass the reference, and fail on the unanswered stub? (Under the
+    kit's autograde a grade cell's quick check does not run, so a quick check that catches a
+    mistake costs no points: test_quick_checks_catch_the_known_bugs prints how many they catch.)"""
     quick = quick_checks(source, ASSIGNMENT)
     monkeypatch.chdir(reference_runs)
-    for name, submission in SUBMISSIONS.items():
-        if not submission.stub:
-            failed = quick_check_failures(quick, namespace_with(source, submission.edits))
-            lost = parts_lost(submission, catalogue)  # e.g. a reversed comparison: the quick check catches it too
-            assert {grade_id for grade_id in quick if cells[grade_id] in lost} == set(failed), (name, failed)
-            assert all(isinstance(error, AssertionError) for error in failed.values()), (name, failed)
+    assert quick_check_failures(quick, namespace_with(source)) == {}
     del quick["runs_checks"]  # the stub next to the reference runs: the files are there
     assert set(quick_check_failures(quick, stub_namespace(source))) == set(quick)
 
@@ -231,3 +236,53 @@ def test_training_cells_save_and_grading_loads_the_runs(source, tmp_path, monkey
     monkeypatch.setattr("ganlab_kit.keras_gan.failure.run_experiment", lambda *a, **k: calls.append(a))
     graded = run_in_process(nbformat.from_dict(source), skip_tags=())
     assert not calls and graded["healthy"]["d_acc"] == namespace["healthy"]["d_acc"]
+
+
+def answered_release(source):
+    """The release notebook (solutions cleared, hidden tests removed) with the reference answers
+    typed in, as a student hands it in."""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    from ganlab_kit.grading.notebook import student_copy
+
+    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    release, _ = ClearHiddenTests().preprocess(release, resources)
+    return student_copy(release, source)
+
+
+def files_under(folder):
+    """file name -> bytes of every file in ``folder`` but the notebook."""
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())
+            if path.is_file() and path.suffix != ".ipynb"}
+
+
+@pytest.mark.slow
+def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source, tmp_path, monkeypatch):
+    """After a student's short run of the release notebook with the reference answers, does
+    `nbgrader validate` without any course config (what the Validate button runs) pass and leave
+    every hand-in file (the runs' histories and sample snapshots) byte for byte as it was?"""
+    import os
+    import subprocess
+    import sys
+
+    student = answered_release(source)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANLAB_MAX_STEPS", "3")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    run_in_process(student, skip_tags=())
+    monkeypatch.delenv("GANLAB_MAX_STEPS")
+    nbformat.write(student, tmp_path / "failure_modes.ipynb")
+    before = files_under(tmp_path)
+    assert {f"{name}{suffix}" for name in ("healthy", "overpowered", "collapsed", "fixed")
+            for suffix in ("_history.json", "_samples.npy")} <= set(before), sorted(before)
+
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("GANLAB_", "NBGRADER_", "JUPYTER_"))}
+    environment["JUPYTER_CONFIG_DIR"] = str(tmp_path.parent / "no-jupyter-config")  # no course config anywhere
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "failure_modes.ipynb"], cwd=tmp_path,
+                            env=environment, capture_output=True, text=True, timeout=900)
+    report = result.stdout + result.stderr
+    assert "Success!" in report, report[-3000:]
+    after = files_under(tmp_path)
+    assert sorted(after) == sorted(before), sorted(set(after) ^ set(before))
+    assert [name for name in before if after[name] != before[name]] == []

@@ -25,8 +25,8 @@ def test_computes_d_of_g(nb, networks, tools):
 
 @pytest.mark.points(1)
 def test_trains_generator_towards_real(nb, networks, tools):
-    """Is the combined model compiled with binary cross-entropy, so that training it with target 1
-    moves G (and, with D frozen, only G)?"""
+    """Is the combined model compiled with binary cross-entropy and Adam at the learning rate it is
+    given, so that training it with target 1 moves G (and, with D frozen, only G) by steps of that size?"""
     generator, discriminator = networks
     combined = nb.build_combined_model(generator, discriminator)
     z = tools.noise(16, seed=2)
@@ -45,21 +45,39 @@ def test_trains_generator_towards_real(nb, networks, tools):
     assert not tools.changed(discriminator_before, tools.weights(discriminator)), (
         "with discriminator.trainable = False set before its train_on_batch, the combined model "
         "still changed D: do not compile or call it in a way that re-enables D.")
+    # Adam's first step moves the weights whose gradient is not tiny by the learning rate itself
+    # (m / sqrt(v) = +-1 after one step): the largest change of G's weights is the learning rate.
+    for learning_rate in (1e-2, 3e-4):
+        generator, discriminator = tools.make_networks(nb)
+        combined = nb.build_combined_model(generator, discriminator, learning_rate=learning_rate, beta_1=0.5)
+        before = tools.weights(generator)
+        discriminator.trainable = False
+        combined.train_on_batch(z, np.ones((16, 1), np.float32))
+        discriminator.trainable = True
+        moved = max(float(np.abs(new - old).max()) for old, new in zip(before, tools.weights(generator)))
+        assert 0.5 * learning_rate <= moved <= 1.5 * learning_rate, (
+            f"build_combined_model(..., learning_rate={learning_rate:g}) moved G's weights by up to "
+            f"{moved:.2g} in its first step; Adam's first step is the learning rate itself. Compile with "
+            "keras.optimizers.Adam(learning_rate, beta_1=beta_1): optimizer='adam' ignores the learning "
+            "rate you pass (it is always 0.001), and the runs' g_lr knob would do nothing.")
 
 
 @pytest.mark.points(1)
 def test_discriminator_still_learns_on_its_own(nb, networks, real_digits, tools):
-    """After the combined model is built, does D still learn on its own train_on_batch (is
-    discriminator.trainable left as it was)?"""
+    """In the notebook's order (D compiled and pre-trained with its own train_on_batch, then the
+    combined model built), does D still learn on its own train_on_batch afterwards?"""
     generator, discriminator = networks
-    nb.build_combined_model(generator, discriminator)
-    before = tools.weights(discriminator)
     fake = np.asarray(generator.predict_on_batch(tools.noise(16)))
     images = np.concatenate([real_digits[:16], fake])
     targets = np.concatenate([np.ones((16, 1)), np.zeros((16, 1))]).astype(np.float32)
+    discriminator.trainable = True
+    discriminator.train_on_batch(images, targets)          # pre-training: D's step traced trainable
+    nb.build_combined_model(generator, discriminator)
+    before = tools.weights(discriminator)
     discriminator.train_on_batch(images, targets)
     assert tools.changed(before, tools.weights(discriminator)), (
-        "after build_combined_model, D's own train_on_batch no longer changes D. This is the Keras 2 "
-        "recipe: setting discriminator.trainable = False once before compiling the combined model. "
-        "In Keras 3 the flag is read when a train function is first traced, so D's own training is "
-        "frozen too. Leave the flag as you found it and set it in the turn, right before each call.")
+        "after build_combined_model, D's own train_on_batch no longer changes D, although D had "
+        "already trained (as in the notebook's pre-training). Something in build_combined_model "
+        "rebuilt D's training with D frozen: compiling D again (discriminator.compile) while "
+        "discriminator.trainable is False makes Keras 3 trace D's next train step frozen. Do not "
+        "compile D here; compile only the combined model.")

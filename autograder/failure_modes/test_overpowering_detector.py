@@ -44,6 +44,15 @@ def test_borderline_around_threshold(nb):
         "D overpowers G (compare with >=).")
     assert verdict(nb, history((300, 0.944))) is False, (
         "a mean accuracy of 94.4% over the last 100 turns is below the 0.95 threshold.")
+    # means that are exactly the threshold (the values and their sums are exact in floating point)
+    exact = {"d_acc": [0.5] * 292 + [0.95] * 8}
+    for window in (4, 8):
+        assert verdict(nb, exact, window=window) is True, (
+            f"D's mean accuracy over the last {window} turns is exactly 0.95: 'at least' the threshold "
+            "counts as overpowering (compare with >=, not >).")
+    assert verdict(nb, {"d_acc": [0.75] * 300}, accuracy_threshold=0.75) is True, (
+        "a mean accuracy of exactly 0.75 with accuracy_threshold=0.75 is at least the threshold: "
+        "compare with >=, not >.")
 
 
 @pytest.mark.points(1)
@@ -70,3 +79,15 @@ def test_arguments_and_short_runs(nb):
         "with window=20, only the last 20 turns count (they average 50%).")
     assert verdict(nb, history((40, 0.99))) is True, (
         "a run of 40 turns shorter than the window is judged on all its turns (99%).")
+    late_win = history((300, 0.5), (50, 0.99))
+    for window, expected in ((50, True), (100, False), (300, False)):
+        assert verdict(nb, late_win, window=window) is expected, (
+            f"D was at 50% for 300 turns, then at 99% for 50: with window={window} the mean of the last "
+            f"{window} turns is {np.mean(late_win['d_acc'][-window:]):.0%}, so the answer is {expected}. "
+            "Use the `window` argument, not a fixed number of turns.")
+    long_win = history((100, 0.5), (300, 0.99), (150, 0.96))
+    for window, expected in ((150, True), (500, False)):
+        assert verdict(nb, long_win, window=window) is expected, (
+            f"with window={window} the mean of the last {window} turns is "
+            f"{np.mean(long_win['d_acc'][-window:]):.1%}, so the answer is {expected}. Use the `window` "
+            "argument, not a fixed number of turns.")

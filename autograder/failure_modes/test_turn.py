@@ -1,8 +1,10 @@
-"""Hidden checks: training_turn, one turn of the game in the seed lab's order.
+"""Hidden checks: training_turn, one turn of the game.
 
-Run with the kit's combined model, so only the turn itself is graded here. A probe
-records every train_on_batch call of the combined model and of D in the notebook's
-process: which model, its inputs and targets, and whose weights the call changed.
+Run in the notebook's order: D compiled and pre-trained (its own step first traced with
+``trainable = True``), then the student's own combined model (the kit's where the student's
+does not compute D(G(z))), then two turns. A probe records every train_on_batch call of the
+combined model and of D in the notebook's process: which model, its inputs and targets,
+whose weights the call changed and what it returned.
 """
 import math
 
@@ -12,12 +14,30 @@ import pytest
 PROBES = "ganlab_kit.grading.probes"
 
 
+def _combined_model(nb, generator, discriminator, tools):
+    """The student's combined model when it computes D(G(z)) of the given networks, else the kit's."""
+    z = tools.noise(4, seed=5)
+    try:
+        combined = nb.build_combined_model(generator, discriminator, learning_rate=1e-3)
+        expected = np.asarray(discriminator.predict_on_batch(np.asarray(generator.predict_on_batch(z))))
+        if np.allclose(np.asarray(combined.predict_on_batch(z)), expected, atol=1e-5):
+            return combined
+    except Exception:  # a broken combined model costs points in its own part, not here
+        pass
+    return nb.new("ganlab_kit.keras_gan.failure:build_combined_model", generator, discriminator,
+                  learning_rate=1e-3)
+
+
 @pytest.fixture(scope="module")
 def turns(nb, real_digits, tools):
-    """Two turns of the student's training_turn; the recorded calls of each and what it returned."""
+    """Two turns of the student's training_turn, in the notebook's flow; the recorded calls of each
+    and what it returned."""
     generator, discriminator = tools.make_networks(nb)
-    combined = nb.new("ganlab_kit.keras_gan.failure:build_combined_model", generator, discriminator,
-                      learning_rate=1e-3)
+    fake = np.asarray(generator.predict_on_batch(tools.noise(tools.batch, seed=3)))
+    discriminator.trainable = True                       # the notebook's pre-training: one D step
+    discriminator.train_on_batch(np.concatenate([real_digits[-tools.batch:], fake]),
+                                 np.concatenate([np.ones((tools.batch, 1)), np.zeros((tools.batch, 1))]).astype(np.float32))
+    combined = _combined_model(nb, generator, discriminator, tools)
     recorder = nb.new(f"{PROBES}:KerasTrainingRecorder",
                       {"combined": combined, "discriminator": discriminator},
                       {"generator": generator, "discriminator": discriminator})
@@ -29,7 +49,7 @@ def turns(nb, real_digits, tools):
             seen = len(recorder.calls)
             returned = nb.training_turn(generator, discriminator, combined, real, z)
             results.append({"real": real, "noise": z, "returned": returned,
-                            "calls": recorder.calls[seen:]})
+                            "calls": list(recorder.calls)[seen:]})
     finally:
         recorder.remove()
     return results
@@ -40,16 +60,20 @@ def _calls(turn, model):
 
 
 @pytest.mark.points(1)
-def test_generator_step_first(turns):
-    """Does a turn train G through the combined model first, then D (the seed's order)?"""
+def test_one_step_each(turns):
+    """Does a turn train G once through the combined model and D once on its batch, in either order
+    (the seed's, G first, or the textbook's, D first)?"""
     for turn in turns:
         order = [call["model"] for call in turn["calls"]]
         assert "combined" in order and "discriminator" in order, (
             f"a turn should call combined.train_on_batch and discriminator.train_on_batch; the calls "
             f"seen were {order or 'none'}.")
-        assert order[0] == "combined" and order[-1] == "discriminator" and order.count("combined") == 1, (
-            f"the order of train_on_batch calls in a turn was {order}: first G through the combined "
-            "model, then D.")
+        steps_of_d = order.count("discriminator")
+        assert order.count("combined") == 1 and steps_of_d <= 2 and order in (
+                ["combined"] + ["discriminator"] * steps_of_d, ["discriminator"] * steps_of_d + ["combined"]), (
+            f"the train_on_batch calls of a turn were {order}: one step of G through the combined "
+            "model and one step of D (one train_on_batch on the real images and the fakes together), "
+            "G first as in the seed or D first; not more.")
 
 
 @pytest.mark.points(1)
@@ -85,7 +109,8 @@ def test_discriminator_frozen_in_generator_step(turns):
         assert g_call["changed"]["generator"], "G's step through the combined model did not change G."
         assert not g_call["changed"]["discriminator"], (
             "G's step through the combined model also changed D: set discriminator.trainable = False "
-            "right before combined.train_on_batch (Keras 3 reads the flag when it traces the call).")
+            "right before combined.train_on_batch (Keras 3 reads the flag when it first traces the "
+            "combined model's train step).")
 
 
 @pytest.mark.points(1)
@@ -93,16 +118,22 @@ def test_discriminator_learns_on_its_step(turns):
     """Does D's own step change D (and not G), turn after turn?"""
     for index, turn in enumerate(turns, 1):
         calls = _calls(turn, "discriminator")
-        assert any(call["changed"]["discriminator"] for call in calls), (
-            f"in turn {index}, D's train_on_batch did not change D: set discriminator.trainable = True "
-            "right before it. If the flag is False when Keras first traces D's train step, D never "
-            "learns (the Keras 2 recipe's trap).")
+        if not any(call["changed"]["discriminator"] for call in calls):
+            frozen = [len(call["inputs"]) for call in calls if not call["trainable"]["discriminator"]]
+            cause = (f" discriminator.trainable was False when D's train_on_batch ran on {frozen[0]} images; "
+                     "D's own step was traced trainable in pre-training on 2 x batch_size images, but Keras 3 "
+                     "traces D's train step again for every batch size it has not seen (and after a "
+                     "compile), reading the flag then: that step trains nothing." if frozen else "")
+            raise AssertionError(
+                f"in turn {index}, D's train_on_batch did not change D.{cause} Set "
+                "discriminator.trainable = True right before D's train_on_batch, and do not compile D again.")
         assert not any(call["changed"]["generator"] for call in calls), "D's step changed G."
 
 
 @pytest.mark.points(1)
 def test_returns_losses_and_accuracy(turns):
-    """Does training_turn return {"g_loss", "d_loss", "d_acc"} as numbers, d_acc in [0, 1]?"""
+    """Does training_turn return {"g_loss", "d_loss", "d_acc"} as numbers: G's loss from the combined
+    model's train_on_batch, D's loss and accuracy from D's ([loss, accuracy], in that order)?"""
     for turn in turns:
         returned = turn["returned"]
         assert isinstance(returned, dict) and {"g_loss", "d_loss", "d_acc"} <= set(returned), (
@@ -113,3 +144,21 @@ def test_returns_losses_and_accuracy(turns):
         assert 0.0 <= values["d_acc"] <= 1.0, (
             f"d_acc is D's accuracy, a share in [0, 1]; got {values['d_acc']}. Compile D with "
             "metrics=['accuracy'] and read it from train_on_batch's answer.")
+        answers = [call["result"] for call in _calls(turn, "discriminator") if len(call["result"]) >= 2]
+        if answers:
+            d_loss, d_acc = np.mean([answer[:2] for answer in answers], axis=0)
+            close = lambda a, b: abs(a - b) <= 1e-4 * max(1.0, abs(b))  # noqa: E731
+            assert not (close(values["d_loss"], d_acc) and close(values["d_acc"], d_loss)
+                        and not close(d_loss, d_acc)), (
+                f"d_loss and d_acc are swapped: D's train_on_batch returned [loss, accuracy] = "
+                f"[{d_loss:.4f}, {d_acc:.4f}], you reported d_loss {values['d_loss']:.4f} and d_acc "
+                f"{values['d_acc']:.4f}. Unpack it as d_loss, d_acc = discriminator.train_on_batch(...).")
+            assert close(values["d_loss"], d_loss) and close(values["d_acc"], d_acc), (
+                f"D's train_on_batch returned [loss, accuracy] = [{d_loss:.4f}, {d_acc:.4f}], but the turn "
+                f"reported d_loss {values['d_loss']:.4f} and d_acc {values['d_acc']:.4f}: report what D's "
+                "train_on_batch returned.")
+        (g_call,) = _calls(turn, "combined")
+        if g_call["result"]:
+            assert abs(values["g_loss"] - g_call["result"][0]) <= 1e-4 * max(1.0, abs(g_call["result"][0])), (
+                f"the combined model's train_on_batch returned the loss {g_call['result'][0]:.4f}, but the "
+                f"turn reported g_loss {values['g_loss']:.4f}: report G's loss from that call.")

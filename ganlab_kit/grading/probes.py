@@ -172,7 +172,8 @@ class KerasTrainingRecorder:
     model and the discriminator). ``tracked``: name -> model whose weights are compared
     before and after each recorded call. Each entry of :attr:`calls` is plain data:
     ``{"model": name, "inputs": first input array, "targets": target array,
-    "changed": {tracked name: bool}, "trainable": {tracked name: trainable flag}}``.
+    "changed": {tracked name: bool}, "trainable": {tracked name: trainable flag},
+    "result": what the call returned, as a flat list of floats (``[loss, metric, ...]``)}``.
     :meth:`remove` restores the original methods.
     """
 
@@ -205,6 +206,7 @@ class KerasTrainingRecorder:
                 "changed": {key: any(not numpy.array_equal(old, new) for old, new in zip(before[key], after[key]))
                             for key in before},
                 "trainable": flags,
+                "result": _flat_floats(result),
             })
             return result
 
@@ -216,6 +218,18 @@ class KerasTrainingRecorder:
                 del model.train_on_batch
             except AttributeError:
                 pass
+
+
+def _flat_floats(value: Any) -> List[float]:
+    """A train_on_batch answer (a number, a list of numbers or a dict of them) as a flat list of floats."""
+    import numpy
+
+    if isinstance(value, dict):
+        value = list(value.values())
+    try:
+        return [float(number) for number in numpy.asarray(value, dtype=numpy.float64).reshape(-1)]
+    except (TypeError, ValueError):
+        return []
 
 
 def keras_weights(model: Any) -> List[Any]:

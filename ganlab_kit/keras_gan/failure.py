@@ -42,8 +42,8 @@ from ._backend import require_tensorflow_backend
 __all__ = [
     "RunConfig", "PRESETS", "RUN_NAMES", "OVERPOWER_ACCURACY", "OVERPOWER_WINDOW",
     "COLLAPSE_MIN_SHARE", "COLLAPSE_MAX_CLASSES", "seed_everything", "build_networks",
-    "compile_discriminator", "discriminator_accuracy", "pretrain_discriminator",
-    "build_combined_model", "training_turn", "generator_gradient_norms", "classify_digits",
+    "accuracy", "compile_discriminator", "discriminator_accuracy", "pretrain_discriminator",
+    "build_combined_model", "training_turn", "check_turn", "generator_gradient_norms", "classify_digits",
     "run_experiment", "discriminator_overpowers", "mode_collapsed", "classes_covered",
     "kit_alarms", "save_run", "load_run", "run_files", "training_images", "grading",
     "train_or_load", "plot_run",
@@ -132,13 +132,26 @@ def build_networks(config: RunConfig) -> Tuple["keras.Model", "keras.Model"]:
     return generator, discriminator
 
 
+def accuracy(y_true: Any, y_pred: Any) -> Any:
+    """D's accuracy against hard labels: D(x) > 0.5 is "real", a target above 0.5 is a real image.
+
+    Keras's own ``"accuracy"`` compares ``D(x) > 0.5`` with the target *itself*, so with
+    smoothed targets (0.9 for real images) no real image ever counts as right and the
+    accuracy is capped at 0.5. This one thresholds the target too: it survives label
+    smoothing, and equals Keras's accuracy for targets 0 and 1.
+    """
+    ops = require_tensorflow_backend().ops
+    return ops.mean(ops.cast(ops.equal(y_true > 0.5, y_pred > 0.5), "float32"), axis=-1)
+
+
 def compile_discriminator(discriminator: "keras.Model", learning_rate: float = 2e-4,
                           beta_1: float = 0.5) -> "keras.Model":
-    """Compile D for ``train_on_batch``: Adam, binary cross-entropy, accuracy."""
+    """Compile D for ``train_on_batch``: Adam, binary cross-entropy, and :func:`accuracy`
+    (against hard labels, so that it survives label smoothing): ``[loss, accuracy]``."""
     keras = require_tensorflow_backend()
     discriminator.trainable = True
     discriminator.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
-                          loss="binary_crossentropy", metrics=["accuracy"])
+                          loss="binary_crossentropy", metrics=[accuracy])
     return discriminator
 
 
@@ -215,6 +228,69 @@ def training_turn(generator: "keras.Model", discriminator: "keras.Model",
     labels = np.concatenate([np.ones((batch, 1)), np.zeros((batch, 1))]).astype(np.float32)
     d_loss, d_acc = discriminator.train_on_batch(images, labels)
     return {"g_loss": float(np.ravel(g_loss)[0]), "d_loss": float(d_loss), "d_acc": float(d_acc)}
+
+
+def check_turn(turn: TurnFunction, generator: "keras.Model", discriminator: "keras.Model",
+               combined: "keras.Model", real_images: np.ndarray, noise: np.ndarray) -> Dict[str, float]:
+    """The turn quick check of the notebook: run ``turn`` once and say what it did wrong.
+
+    Records the ``train_on_batch`` calls of ``combined`` and ``discriminator`` (order, targets,
+    whose weights changed, what they returned) and raises ``AssertionError`` naming the first
+    problem: the keys of the answer; one step of G through the combined model and one of D (in
+    either order); G's targets 1, D's targets 1 for the real images and 0 for the fakes; D left
+    unchanged by G's step, changed by its own; ``d_loss`` and ``d_acc`` as D's ``train_on_batch``
+    returned them (``[loss, accuracy]``) and ``g_loss`` as the combined model's. Returns the
+    turn's answer with its values as floats.
+    """
+    from ..grading.probes import KerasTrainingRecorder
+
+    recorder = KerasTrainingRecorder({"combined": combined, "discriminator": discriminator},
+                                     {"generator": generator, "discriminator": discriminator})
+    try:
+        record = turn(generator, discriminator, combined, real_images, noise)
+    finally:
+        recorder.remove()
+    assert isinstance(record, dict) and {"g_loss", "d_loss", "d_acc"} <= set(record), (
+        f"training_turn should return a dict with g_loss, d_loss and d_acc, got {record!r}")
+    values = {key: float(np.ravel(np.asarray(record[key], dtype=np.float64))[0]) for key in ("g_loss", "d_loss", "d_acc")}
+    order = [call["model"] for call in recorder.calls]
+    steps_of_d = order.count("discriminator")
+    assert order.count("combined") == 1 and 1 <= steps_of_d <= 2 and order in (
+            ["combined"] + ["discriminator"] * steps_of_d, ["discriminator"] * steps_of_d + ["combined"]), (
+        f"the train_on_batch calls of your turn were {order or 'none'}: one step of G through the combined "
+        "model and one of D on the real images and the fakes together (G first as in the seed, or D first)")
+    g_call = next(call for call in recorder.calls if call["model"] == "combined")
+    d_calls = [call for call in recorder.calls if call["model"] == "discriminator"]
+    assert g_call["targets"] is not None and np.all(np.asarray(g_call["targets"]) == 1), (
+        "train the combined model with target 1 ('real') for every noise vector: G learns to make D call "
+        "its fakes real")
+    real_rows = {row.tobytes() for row in np.asarray(real_images, np.float32).reshape(len(real_images), -1)}
+    for call in d_calls:
+        is_real = np.array([row.tobytes() in real_rows for row in call["inputs"].reshape(len(call["inputs"]), -1)])
+        targets = np.asarray(call["targets"]).reshape(-1)
+        assert targets.size == is_real.size and np.all(targets[is_real] > 0.5) and np.all(targets[~is_real] < 0.5), (
+            "D's targets should be 1 for the real images and 0 for the fakes")
+    assert g_call["changed"]["generator"], "G's step through the combined model did not change G"
+    assert not g_call["changed"]["discriminator"], (
+        "G's step through the combined model also changed D: set discriminator.trainable = False right "
+        "before combined.train_on_batch")
+    assert any(call["changed"]["discriminator"] for call in d_calls), (
+        "D's train_on_batch did not change D: set discriminator.trainable = True right before it"
+        + (" (it was False: Keras 3 traces D's step again for each new batch size and after a compile, "
+           "reading the flag then)" if any(not call["trainable"]["discriminator"] for call in d_calls) else ""))
+    answers = [call["result"][:2] for call in d_calls if len(call["result"]) >= 2]
+    if answers:
+        d_loss, d_acc = np.mean(answers, axis=0)
+        assert np.isclose(values["d_loss"], d_loss, rtol=1e-4) and np.isclose(values["d_acc"], d_acc, rtol=1e-4), (
+            f"D's train_on_batch returned [loss, accuracy] = [{d_loss:.4f}, {d_acc:.4f}], your turn reported "
+            f"d_loss {values['d_loss']:.4f} and d_acc {values['d_acc']:.4f}"
+            + (": they are swapped (d_loss, d_acc = discriminator.train_on_batch(...))"
+               if np.isclose(values["d_loss"], d_acc, rtol=1e-4) else ""))
+    if g_call["result"]:
+        assert np.isclose(values["g_loss"], g_call["result"][0], rtol=1e-4), (
+            f"the combined model's train_on_batch returned the loss {g_call['result'][0]:.4f}, your turn "
+            f"reported g_loss {values['g_loss']:.4f}")
+    return values
 
 
 def generator_gradient_norms(generator: "keras.Model", discriminator: "keras.Model",
@@ -300,8 +376,12 @@ def run_experiment(config: RunConfig, seed: int = 0, images: Optional[np.ndarray
     pretrain_accuracy = pretrain(generator, discriminator, images, config.pretrain_steps,
                                  batch_size=config.batch_size, seed=seed)
     combined = combine(generator, discriminator, learning_rate=config.g_lr, beta_1=config.beta_1)
-    fixed_noise = _noise(np.random.default_rng(10_000 + seed), config.samples, config.latent_dim)
-    gradient_noise = _noise(np.random.default_rng(20_000 + seed), config.batch_size, config.latent_dim)
+    # the snapshots and the gradient probe use the run's own noise (config.noise_scale), so that
+    # a run with tiny noise is judged on what G draws from that noise
+    fixed_noise = _noise(np.random.default_rng(10_000 + seed), config.samples, config.latent_dim,
+                         config.noise_scale)
+    gradient_noise = _noise(np.random.default_rng(20_000 + seed), config.batch_size, config.latent_dim,
+                            config.noise_scale)
     every = max(1, config.steps // max(1, config.snapshots - 1))
     run: Dict[str, Any] = {"config": config.to_dict(), "seed": int(seed),
                            "pretrain": {"before": float(pretrain_accuracy[0]),
