@@ -118,6 +118,43 @@ def release_namespace(source):
     return run_in_process(release, allow_errors=True)
 
 
+def answered_release(source):
+    """The release notebook (solutions cleared, hidden tests removed) with the reference answers
+    typed in, as a student hands it in."""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    from ganlab_kit.grading.notebook import student_copy
+
+    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
+    release, _ = ClearHiddenTests().preprocess(release, resources)
+    return student_copy(release, source)
+
+
+def files_under(folder, skip=(".ipynb",)):
+    """relative path -> bytes of every file under ``folder`` (notebooks and checkpoints left out)."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(Path(folder).rglob("*"))
+            if path.is_file() and not path.name.endswith(skip) and ".ipynb_checkpoints" not in path.parts}
+
+
+def validate_without_course_config(notebook_path, timeout=600):
+    """(passed, report) of `nbgrader validate` on ``notebook_path`` in its folder, with no course
+    config anywhere and no GANLAB_/NBGRADER_/JUPYTER_ variable (what the Validate button runs on a
+    student's machine)."""
+    import os
+    import subprocess
+    import sys
+
+    notebook_path = Path(notebook_path)
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("GANLAB_", "NBGRADER_", "JUPYTER_"))}
+    environment["JUPYTER_CONFIG_DIR"] = str(notebook_path.parent.parent / "no-jupyter-config")
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", notebook_path.name],
+                            cwd=notebook_path.parent, env=environment, capture_output=True, text=True,
+                            timeout=timeout)
+    report = result.stdout + result.stderr
+    return "Success!" in report, report
+
+
 def quick_checks(source, assignment):
     """grade_id -> the visible quick-check code of each grade cell (hidden region removed)."""
     return {grade_id: strip_hidden_tests(find_cell(source, grade_id).source)
@@ -287,3 +324,27 @@ class LabChecks:
         messages = [check.feedback for result in results.values() for check in result.checks]
         for phrase in self.STUB_FEEDBACK:
             assert any(phrase in message for message in messages), phrase
+
+
+def quick_check_catch_rate(source, assignment, bugs, skip=()):
+    """part -> (caught, total, missed names): how many of ``bugs`` ({name: (part, edits)}) the visible
+    quick check of their part already fails on, with a message (``skip``: grade ids left out)."""
+    quick = quick_checks(source, assignment)
+    cell_of = {part: grade_id for grade_id, part in grade_cells(source, assignment).items()}
+    rates = {}
+    for name, (part, edits) in sorted(bugs.items()):
+        grade_id = cell_of[part]
+        if grade_id in skip:
+            continue
+        failed = quick_check_failures({grade_id: quick[grade_id]}, namespace_with(source, edits))
+        caught, total, missed = rates.get(part, (0, 0, []))
+        message = str(failed.get(grade_id, ""))
+        rates[part] = (caught + bool(failed and message), total + 1, missed + ([] if failed and message else [name]))
+    return rates
+
+
+def print_catch_rate(title, rates):
+    """Print ``rates`` (from quick_check_catch_rate), one line per part."""
+    print(f"\n{title}")
+    for part, (caught, total, missed) in sorted(rates.items()):
+        print(f"  {part:<22}{caught:2d} / {total:2d}" + (f"   missed: {', '.join(missed)}" if missed else ""))

@@ -15,6 +15,7 @@ from ganlab_kit.grading import run_checks
 from ganlab_kit.grading.notebook import run_in_process
 from ganlab_kit.grading.submissions import Edit, load_submission_module
 from lab_checks import (AUTOGRADER, LabChecks, copy_files, grade_all, lab_fixtures, load_module, namespace_with,
+                        print_catch_rate, quick_check_catch_rate,
                         quick_check_failures, quick_checks, stub_namespace, submissions_of)
 
 ASSIGNMENT = "dcgan"
@@ -80,15 +81,12 @@ class TestDcganChecks(LabChecks):
         return [part for part in parts if part not in QUALITY_PARTS]
 
 
-def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source):
-    """Do the visible quick checks pass the reference and every demo mistake (a mistake costs only its
-    hidden checks' points) and fail on the unanswered stub?"""
+def test_quick_checks_pass_reference_and_fail_stub(source):
+    """Do the visible quick checks pass the reference solution and fail on the unanswered stub?"""
     quick = quick_checks(source, ASSIGNMENT)
     for grade_id in ("quality_checks", "fashion_quality_checks"):  # need the files; see the end-to-end test
         quick.pop(grade_id)
-    for name, submission in SUBMISSIONS.items():
-        if not submission.stub:
-            assert quick_check_failures(quick, namespace_with(source, submission.edits)) == {}, name
+    assert quick_check_failures(quick, namespace_with(source)) == {}
     assert set(quick_check_failures(quick, stub_namespace(source))) == set(quick)
 
 
@@ -313,3 +311,24 @@ def test_demo_mistake_feedback_names_its_cause(name, source):
     failed = {check.name: check.feedback for result in results.values() for check in result.checks if not check.passed}
     for check, words in DEMO_HINTS[name].items():
         assert words in failed[check], (check, failed[check])
+
+
+def known_bugs():
+    """name -> (part, edits): every demo mistake, test mutant and bug of issue 21 (the known bugs)."""
+    bugs = {f"{name}/{part}": (part, submission.edits) for name, submission in SUBMISSIONS.items()
+            if submission.edits and isinstance(submission.expected_failures, dict)
+            for part in submission.expected_failures}
+    bugs.update({f"{part}/{check}": (part, edits) for (part, check), edits in MUTANTS.items()
+                 if not isinstance(edits, tuple)})
+    bugs.update({name: (part, edits) for name, (part, _, edits, _, _) in JUDGED_BUGS.items()})
+    return bugs
+
+
+def test_quick_checks_catch_the_labs_signature_mistakes(source, capsys):
+    """What share of each part's known bugs does its visible quick check already catch, where the
+    student is, with a message? Printed per part; every one of them here."""
+    rates = quick_check_catch_rate(source, ASSIGNMENT, known_bugs(), skip=("quality_checks", "fashion_quality_checks"))
+    with capsys.disabled():
+        print_catch_rate("DCGAN quick-check catch rate per part (demo mistakes + test mutants + issue 21's bugs):", rates)
+    missed = {part: names for part, (_, _, names) in rates.items() if names}
+    assert missed == {}

@@ -11,7 +11,8 @@ import pytest
 from ganlab_kit.grading import run_checks
 from ganlab_kit.grading.notebook import nbgrader_metadata, run_in_process
 from ganlab_kit.grading.submissions import Edit
-from lab_checks import (AUTOGRADER, LabChecks, grade_all, lab_fixtures, namespace_with, quick_check_failures,
+from lab_checks import (AUTOGRADER, LabChecks, grade_all, lab_fixtures, namespace_with, print_catch_rate,
+                        quick_check_catch_rate, quick_check_failures,
                         quick_checks, stub_namespace, submissions_of)
 
 ASSIGNMENT = "gan_2d"
@@ -124,14 +125,32 @@ def test_valid_variants_keep_every_point(name, source, parts):
     assert {part: result.failed_checks for part, result in results.items()} == {part: () for part in parts}
 
 
-def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source):
-    """Do the visible quick checks pass the reference and every demo mistake (so a mistake only
-    costs its hidden checks' points) and fail on the unanswered stub?"""
+def test_quick_checks_pass_reference_and_valid_variants_but_not_stub(source):
+    """Do the visible quick checks pass the reference and every other correct style, and fail on the
+    unanswered stub?"""
     quick = quick_checks(source, ASSIGNMENT)
-    for name, submission in SUBMISSIONS.items():
-        if not submission.stub:
-            assert quick_check_failures(quick, namespace_with(source, submission.edits)) == {}, name
+    for name, edits in [("reference", ())] + sorted(VALID_VARIANTS.items()):
+        assert quick_check_failures(quick, namespace_with(source, edits)) == {}, name
     assert set(quick_check_failures(quick, stub_namespace(source))) == set(quick)
+
+
+def known_bugs():
+    """name -> (part, edits): every demo mistake, test mutant and advice mistake (the known bugs)."""
+    bugs = {f"{name}/{part}": (part, submission.edits) for name, submission in SUBMISSIONS.items()
+            if submission.edits and isinstance(submission.expected_failures, dict)
+            for part in submission.expected_failures}
+    bugs.update({f"{part}/{check}": (part, edits) for (part, check), edits in MUTANTS.items()})
+    bugs.update({name: ("gradients", edits) for name, edits in ADVICE_MISTAKES.items()})
+    return bugs
+
+
+def test_quick_checks_catch_the_labs_signature_mistakes(source, capsys):
+    """What share of each part's known bugs does its visible quick check already catch, where the
+    student is, with a message? Printed per part; every one of them here."""
+    rates = quick_check_catch_rate(source, ASSIGNMENT, known_bugs())
+    with capsys.disabled():
+        print_catch_rate("2-D GAN quick-check catch rate per part (demo mistakes + test mutants + advice mistakes):", rates)
+    assert {part: names for part, (_, _, names) in rates.items() if names} == {}
 
 
 def test_widget_uses_the_students_functions(source):
