@@ -286,3 +286,24 @@ def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source
     after = files_under(tmp_path)
     assert sorted(after) == sorted(before), sorted(set(after) ^ set(before))
     assert [name for name in before if after[name] != before[name]] == []
+
+
+def test_run_feedback_names_the_measured_cause(reference_namespace, reference_runs, tmp_path):
+    """When a listed collapse setting did not collapse G on the student's seed (here g_lr=0.01, which
+    did not on seed 0), does the feedback name that setting, the digits covered and D's late
+    accuracy, instead of telling the student to choose settings from the list they chose from?"""
+    folder = tmp_path / "runs"
+    shutil.copytree(reference_runs, folder)
+    for name in ("collapsed", "overpowered"):  # the healthy run's numbers under a provoking setting
+        history = json.loads((reference_runs / "healthy_history.json").read_text())
+        history["config"]["g_lr"] = 0.01
+        (folder / f"{name}_history.json").write_text(json.dumps(history))
+        shutil.copyfile(reference_runs / "healthy_samples.npy", folder / f"{name}_samples.npy")
+    result = run_checks(f"{ASSIGNMENT}/runs", reference_namespace, folder, AUTOGRADER)
+    feedback = {check.name: check.feedback for check in result.checks}
+    late = np.mean(json.loads((reference_runs / "healthy_history.json").read_text())["d_acc"][-100:])
+    collapse = feedback["test_collapsed_run_collapses"]
+    assert "g_lr=0.01" in collapse and "did not make G repeat itself" in collapse, collapse
+    assert f"{late:.0%}" in collapse and "choose settings from" not in collapse, collapse
+    assert "g_lr=0.01" in feedback["test_overpowered_run_overpowers"]
+    assert {"test_collapsed_run_collapses", "test_overpowered_run_overpowers"} == set(result.failed_checks)
