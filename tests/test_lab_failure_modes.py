@@ -307,3 +307,19 @@ def test_run_feedback_names_the_measured_cause(reference_namespace, reference_ru
     assert f"{late:.0%}" in collapse and "choose settings from" not in collapse, collapse
     assert "g_lr=0.01" in feedback["test_overpowered_run_overpowers"]
     assert {"test_collapsed_run_collapses", "test_overpowered_run_overpowers"} == set(result.failed_checks)
+
+
+def test_snapshots_use_the_runs_noise_scale():
+    """Are a run's sample snapshots drawn with its own noise_scale (so that a `noise_scale` near 0
+    is judged on what G draws from that noise), not with unit-scale noise?"""
+    from dataclasses import replace
+
+    from ganlab_kit.keras_gan.failure import PRESETS, _noise, run_experiment
+
+    config = replace(PRESETS["healthy"], generator_hidden=(16,), discriminator_hidden=(16,), steps=2,
+                     pretrain_steps=1, samples=8, snapshots=2, grad_every=1, noise_scale=0.05)
+    images = np.random.default_rng(0).uniform(-1, 1, (64, 28, 28, 1)).astype(np.float32)
+    run = run_experiment(config, seed=3, images=images)
+    drawn = np.asarray(run["generator"].predict_on_batch(
+        _noise(np.random.default_rng(10_003), 8, config.latent_dim, 0.05)))
+    assert np.allclose(run["samples"][-1], drawn, atol=1e-6)
