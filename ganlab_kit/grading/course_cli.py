@@ -17,6 +17,7 @@ _STEPS = """steps of a term (run in the course folder, or pass --course-dir):
   (TAs grade the written answers in formgrader)
   ganlab course feedback LAB
   ganlab course export --to grades.csv
+  ganlab course student-setup        # in the students' environment: no instructor tools
 """
 
 
@@ -55,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = step("export", "write the course's grades as one CSV an LMS imports (Canvas, Moodle)", _export)
     export.add_argument("--course-dir", default=".", metavar="DIR", help="the course folder (default: here)")
     export.add_argument("--to", metavar="FILE", help="the CSV file (default: COURSE/grades_lms.csv)")
+    student = step("student-setup", "switch off nbgrader's instructor tools (formgrader, course list, "
+                                    "Create Assignment) in the students' Jupyter", _student_setup)
+    student.add_argument("--level", default="sys-prefix", choices=["sys-prefix", "user", "system"],
+                         help="which Jupyter configuration: the students' environment (default), "
+                              "this account, or the whole machine")
     course.set_defaults(func=lambda args: (course.print_help(), 0)[1])
 
 
@@ -149,4 +155,16 @@ def _export(args: argparse.Namespace) -> int:
     except (GradingSetupError, FileNotFoundError) as error:
         return _fail(error)
     print(f"wrote {path} (one row per student; per lab: auto, manual, late penalty, total)")
+    return 0
+
+
+def _student_setup(args: argparse.Namespace) -> int:
+    from .student import student_setup
+
+    try:
+        for line in student_setup(args.level):
+            print(line)
+    except RuntimeError as error:
+        return _fail(error)
+    print("students keep the Assignments list (fetch, submit, feedback) and the Validate button")
     return 0
