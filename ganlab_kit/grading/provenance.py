@@ -217,10 +217,12 @@ SHIPPED_GENERATORS = ("reference_mlp_generator.pt", "reference_dcgan_generator.p
                       "reference_fashion_dcgan_generator.pt", "reference_keras_generator.npz")
 
 #: Largest median relative distance (||a - b|| / ||b|| per tensor) at which handed-in weights
-#: count as the kit's own. Calibrated in docs/similarity.md: a copy is 0, float16 rounding
-#: ~4e-4, noise of 5 % of each tensor's scale 0.05, a 200-step fine-tune of the shipped MLP
-#: generator at the lab's learning rate ~0.05; independently trained generators lie at ~1.4.
-KIT_WEIGHTS_THRESHOLD = 0.25
+#: count as the kit's own. Calibrated in docs/similarity.md (benchmarks/bench_similarity.py): a
+#: copy or float32 conversion is 0, noise of 10 % of each tensor's spread 0.09, a 100-step
+#: fine-tune of the shipped MLP generator at the lab's settings 0.19 (400 steps: 0.41, which
+#: escapes); two trainings from the *same* initialisation on different batches are 0.68 apart
+#: after 300 steps, independent trainings ~1.13 from the shipped weights.
+KIT_WEIGHTS_THRESHOLD = 0.35
 
 
 def _arrays_of(source: Any) -> List[Any]:
