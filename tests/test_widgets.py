@@ -613,3 +613,118 @@ def test_flat_images_are_drawn_as_squares():
         to_pixels(np.zeros((2, 100 + 1)))
     viewer = NoiseViewer(noise=rng.normal(size=(10, 100)), images=square.reshape(10, 784))
     assert Image.open(io.BytesIO(viewer.to_png())).size[0] > 100
+
+
+# ----------------------------------------------------------------------------- random clicks (issue 26)
+from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
+
+
+class DashboardClicks(RuleBasedStateMachine):
+    """Random Start / Pause / Resume / Stop clicks, blocking runs and waits on a tiny trainer's
+    dashboard. After each click the machine waits until training is either over or held by a
+    pause (the states a student sees long enough to click again), then checks that the buttons,
+    the status and the history agree, and that no click raised."""
+
+    digits = None
+
+    def __init__(self):
+        super().__init__()
+        self.trainer = make_trainer(self.digits, steps=12, snapshot_every=6, n_fixed=4, batch_size=8)
+        self.dashboard = TrainingDashboard(self.trainer, quality_every=0, refresh_seconds=0.0)
+        self.view = self.dashboard.view
+
+    def settle(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            thread = self.dashboard._thread
+            if thread is None or not thread.is_alive():
+                return
+            if self.trainer.is_paused and self.dashboard.state.status == "paused":
+                return
+            time.sleep(0.005)
+        raise AssertionError("the dashboard neither finished nor held a pause within 30 s")
+
+    def click(self, button):
+        button.click()
+        self.settle()
+
+    @rule()
+    def start_or_resume(self):
+        self.click(self.view.start_button)
+
+    @rule()
+    def pause(self):
+        self.click(self.view.pause_button)
+
+    @rule()
+    def stop(self):
+        self.click(self.view.stop_button)
+
+    @rule()
+    def run_blocking(self):
+        """A cell calls run() again: refused while a run is held (with a clear message), else trains."""
+        if self.dashboard.is_training:
+            with pytest.raises(RuntimeError, match="already training"):
+                self.dashboard.run(3)
+        else:
+            self.dashboard.run(3)
+
+    @rule()
+    def stop_and_wait(self):
+        """Reset-like: stop whatever runs (a held pause too) and wait for the end."""
+        self.dashboard.stop()
+        self.dashboard.wait(timeout=30)
+
+    @invariant()
+    def consistent(self):
+        dashboard, view, state = self.dashboard, self.view, self.dashboard.state
+        with dashboard._ui_lock:
+            running = dashboard.is_training
+            paused = state.status == "paused"
+            assert view.error.value == "", view.error.value
+            assert state.error in (None, ""), state.error
+            assert view.start_button.description == ("Resume" if paused else "Start")
+            assert not view.start_button.disabled  # Start, or Resume while held
+            assert view.pause_button.disabled == (not running or paused)
+            assert view.stop_button.disabled == (not running)
+            if not running:
+                assert state.status in ("idle", "finished", "stopped"), state.status
+            else:
+                assert paused and self.trainer.is_paused
+        steps = list(state.steps)
+        assert steps == sorted(set(steps)) and (not steps or steps[-1] <= self.trainer.step)
+
+    def teardown(self):
+        self.dashboard.stop()
+        self.dashboard.wait(timeout=30)
+
+
+def test_dashboard_survives_random_click_sequences(digits):
+    """Do random sequences of Start / Pause / Resume / Stop clicks, blocking runs and stops keep
+    the dashboard consistent (buttons, status, history) without an exception?"""
+    DashboardClicks.digits = digits
+    runner = DashboardClicks.TestCase
+    runner.settings = settings(max_examples=12, stateful_step_count=12, deadline=None,
+                               suppress_health_check=list(HealthCheck))
+    runner().runTest()
+
+
+def test_error_in_a_button_handler_shows_in_the_dashboard(digits, monkeypatch):
+    """Does an error inside a button's handler show in the dashboard's error line (not only in
+    JupyterLab's log console), leave the controls usable, and clear on the next good click?"""
+    trainer = make_trainer(digits, steps=4, batch_size=8, n_fixed=4)
+    dashboard = TrainingDashboard(trainer, quality_every=0)
+    view = dashboard.view
+
+    def broken(steps):
+        raise RuntimeError("no free thread")
+
+    monkeypatch.setattr(dashboard, "_start_background", broken)
+    view.start_button.click()
+    assert "Start failed: RuntimeError: no free thread" in view.error.value
+    assert not view.start_button.disabled and view.stop_button.disabled
+    monkeypatch.undo()
+    view.start_button.click()
+    dashboard.wait(timeout=30)
+    assert view.error.value == "" and dashboard.state.status == "finished"

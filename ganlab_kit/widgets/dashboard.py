@@ -77,7 +77,8 @@ class DashboardView:
         self.samples = widgets.Image(format="png", layout=widgets.Layout(
             width="51%", max_width="484px", height="auto", margin="0 0 0 1%"))
         self.alarms = widgets.HTML()
-        for widget, name in ((self.start_button, "start"), (self.pause_button, "pause"),
+        self.error = widgets.HTML()  # an error inside a button's handler, shown here (not only in the log)
+        for widget, name in ((self.error, "error"), (self.start_button, "start"), (self.pause_button, "pause"),
                              (self.stop_button, "stop"), (self.status, "status"),
                              (self.progress, "progress"), (self.step_label, "step"),
                              (self.speed_label, "speed"), (self.curves, "curves"),
@@ -91,6 +92,7 @@ class DashboardView:
             widgets.HBox([self.curves, self.samples],
                          layout=widgets.Layout(align_items="flex-start")),
             self.alarms,
+            self.error,
         ])
         self.box.add_class("ganlab-dashboard")
         self.samples_version = -1  # the snapshot version on screen
@@ -249,7 +251,11 @@ class TrainingDashboard(Callback):
     def _enabled(self) -> Dict[str, bool]:
         training = self._training.is_set()
         paused = self.state.status == "paused"
-        return {"start": paused or (not self.is_training and self.trainer is not None),
+        thread = self._thread
+        # on_train_end redraws from the training thread itself, which is still alive then:
+        # the run is over for the buttons (else Start stays greyed out after a run ends)
+        busy = training or (thread is not None and thread.is_alive() and thread is not threading.current_thread())
+        return {"start": paused or (not busy and self.trainer is not None),
                 "pause": training and not paused, "stop": training}
 
     def _refresh_controls(self) -> None:
@@ -283,14 +289,29 @@ class TrainingDashboard(Callback):
         """A button's ordinary handler (main thread, once the kernel is free)."""
         if self._early_clicks.consume(action):
             return  # already done the moment the click arrived
-        self._apply(action)
+        self._guarded(action, self._apply, action)
 
     def _on_early_click(self, action: str) -> None:
         """On the kernel's shell channel thread, as a click arrives (see ``_clicks``)."""
         if not self._training.is_set():
             return  # nothing is running: the ordinary handler will act
-        self._apply(action, early=True)
+        self._guarded(action, self._apply, action, early=True)
         self._early_clicks.handled(action)
+
+    def _guarded(self, action: str, handler: Any, *args: Any, **kwargs: Any) -> None:
+        """Run a button's handler; an error shows in the dashboard's error line (ipywidgets
+        would send it only to JupyterLab's log console) and the controls are redrawn."""
+        view = self._view
+        try:
+            handler(*args, **kwargs)
+        except Exception as error:  # shown to the student where they clicked
+            if view is not None:
+                view.error.value = (f"<div style='color:#c62828'>{html.escape(action.capitalize())} failed: "
+                                    f"{html.escape(type(error).__name__)}: {html.escape(str(error))}</div>")
+            self._refresh_controls()
+            return
+        if view is not None and view.error.value:
+            view.error.value = ""
 
     def _apply(self, action: str, early: bool = False) -> None:
         if action not in ACTIONS:
