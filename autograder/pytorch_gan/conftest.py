@@ -44,10 +44,37 @@ PROBES = "ganlab_kit.grading.probes"
 
 
 @pytest.fixture
-def layers_of(nb):
-    """``layers_of(module)``: descriptions (type, widths, slopes, rates...) of a notebook
-    module's leaf layers, in registration order."""
-    return lambda module: nb.new(f"{PROBES}:leaf_layers", module)
+def calls_of(nb):
+    """``calls_of(module, *inputs)``: the layer operations one forward pass of a notebook module
+    ran, in order (Linear widths, LeakyReLU slopes, Tanh, ...), whether written as nn layers
+    or as functions in forward (F.leaky_relu, torch.tanh)."""
+    return lambda module, *inputs: nb.new(f"{PROBES}:forward_calls", module, *inputs)
+
+
+def _activation_problem(calls):
+    """What is wrong with the hidden activations of a forward pass (``forward_calls``), in
+    words, or None when there are three LeakyReLUs of slope 0.2."""
+    slopes = [call["negative_slope"] for call in calls if call["op"] == "leaky_relu"]
+    if len(slopes) == 3 and all(abs(slope - 0.2) < 1e-9 for slope in slopes):
+        return None
+    others = [call["op"] for call in calls if call["op"] in ("relu", "elu", "selu", "gelu", "silu", "sigmoid", "tanh")]
+    if "relu" in others:
+        return (f"the forward pass applies ReLU {others.count('relu')} time(s) where LeakyReLU with slope 0.2 "
+                "belongs (nn.LeakyReLU(0.2), or F.leaky_relu(x, 0.2) in forward): ReLU passes no "
+                "gradient for negative inputs.")
+    if len(slopes) == 3:
+        return (f"the three LeakyReLUs have slopes {slopes}; each should have slope 0.2 "
+                "(F.leaky_relu's and nn.LeakyReLU's default is 0.01: pass 0.2).")
+    return (f"each hidden layer should be followed by LeakyReLU with slope 0.2 (three in all); the "
+            f"forward pass ran {len(slopes)} LeakyReLU(s) with slopes {slopes}"
+            + (f" and {', '.join(others)}" if others else "") + ".")
+
+
+@pytest.fixture
+def activation_problem():
+    """``activation_problem(calls)``: words for what is wrong with the three hidden LeakyReLU(0.2)
+    of a forward pass, or None."""
+    return _activation_problem
 
 
 def parameters_of(nb, module):

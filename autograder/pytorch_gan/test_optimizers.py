@@ -16,11 +16,28 @@ def _optimizers(nb):
 
 @pytest.mark.points(1)
 def test_adam(nb):
-    """Does make_optimizers return two Adam optimizers?"""
-    _, _, g_optimizer, d_optimizer = _optimizers(nb)
-    for name, optimizer in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
-        assert nb.isinstance(optimizer, "torch.optim:Adam"), (
-            f"{name} should be torch.optim.Adam, got {nb.type_name(optimizer).rsplit('.', 1)[-1]}.")
+    """Does make_optimizers return two Adam optimizers that step exactly like torch.optim.Adam with
+    their settings (no weight decay: AdamW, a subclass of Adam, steps differently)?"""
+    generator, discriminator, g_optimizer, d_optimizer = _optimizers(nb)
+    for name, optimizer, network in (("g_optimizer", g_optimizer, generator),
+                                     ("d_optimizer", d_optimizer, discriminator)):
+        kind = nb.type_name(optimizer).rsplit(".", 1)[-1]
+        assert nb.isinstance(optimizer, "torch.optim:Adam"), f"{name} should be torch.optim.Adam, got {kind}."
+        groups = nb.new(f"{PROBES}:state", optimizer)
+        copies = [p.clone().requires_grad_(True) for p in nb.new(f"{PROBES}:parameters", network)]
+        settings = {key: groups[0][key] for key in ("lr", "betas") if key in groups[0]}
+        twin = torch.optim.Adam(copies, **settings)
+        for value in (0.5, -0.3):  # two steps with the same gradients on both sides
+            nb.new(f"{PROBES}:fill_gradients", network, value)
+            optimizer.step()
+            for copy in copies:
+                copy.grad = torch.full_like(copy, value)
+            twin.step()
+        stepped = nb.new(f"{PROBES}:parameters", network)
+        assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(stepped, copies)), (
+            f"{name} ({kind}, weight decay {groups[0].get('weight_decay', 0)}) does not step like "
+            f"torch.optim.Adam(..., lr={settings.get('lr')}, betas={tuple(settings.get('betas', ()))}): use "
+            "plain Adam, without weight_decay (AdamW shrinks every weight at each step).")
 
 
 @pytest.mark.points(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-__all__ = ["describe_layer", "leaf_layers", "forward_layers", "InputShapes", "CallRecorder",
+__all__ = ["describe_layer", "leaf_layers", "forward_layers", "forward_calls", "InputShapes", "CallRecorder",
            "FixedNoise", "gradient_sums", "fill_gradients", "gradients", "parameters", "state", "run_twice",
            "KerasTrainingRecorder", "keras_weights", "keras_layers", "ArgumentRecorder"]
 
@@ -68,6 +68,51 @@ def forward_layers(module: Any, *inputs: Any) -> List[Dict[str, Any]]:
     finally:
         for hook in hooks:
             hook.remove()
+    return seen
+
+
+#: The operations :func:`forward_calls` reports (a layer such as nn.LeakyReLU calls the same
+#: function as F.leaky_relu; ``x.tanh()``, ``torch.tanh`` and nn.Tanh all report "tanh").
+_OPERATIONS = {"linear", "bilinear", "conv1d", "conv2d", "conv_transpose2d", "batch_norm", "layer_norm",
+               "dropout", "relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "selu", "gelu", "silu",
+               "tanh", "tanh_", "sigmoid", "sigmoid_", "hardtanh", "softmax", "log_softmax", "softplus"}
+
+
+def forward_calls(module: Any, *inputs: Any) -> List[Dict[str, Any]]:
+    """The layer operations one forward pass of ``module`` on ``inputs`` ran, in order, whether
+    the student wrote them as layers (``nn.LeakyReLU(0.2)``) or as functions in ``forward``
+    (``F.leaky_relu(x, 0.2)``, ``torch.tanh(x)``, ``x.sigmoid()``): ``{"op": "linear",
+    "in_features": 100, "out_features": 256, "output_shape": (2, 256)}``, ``{"op":
+    "leaky_relu", "negative_slope": 0.2, ...}``, ``{"op": "dropout", "p": 0.3, "training":
+    True}``, ... (in-place variants reported without the trailing underscore)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    seen: List[Dict[str, Any]] = []
+
+    class Recorder(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            output = func(*args, **kwargs)
+            name = getattr(func, "__name__", "")
+            if name in _OPERATIONS:
+                entry: Dict[str, Any] = {"op": name.rstrip("_")}
+                if name == "linear":
+                    weight = args[1] if len(args) > 1 else kwargs.get("weight")
+                    entry.update(in_features=int(weight.shape[1]), out_features=int(weight.shape[0]))
+                elif name.startswith("leaky_relu"):
+                    slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
+                    entry["negative_slope"] = float(slope)
+                elif name == "dropout":
+                    entry["p"] = float(args[1] if len(args) > 1 else kwargs.get("p", 0.5))
+                    entry["training"] = bool(args[2] if len(args) > 2 else kwargs.get("training", True))
+                if isinstance(output, torch.Tensor):
+                    entry["output_shape"] = tuple(int(n) for n in output.shape)
+                seen.append(entry)
+            return output
+
+    with torch.no_grad(), Recorder():
+        module(*inputs)
     return seen
 
 
