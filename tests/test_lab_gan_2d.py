@@ -176,3 +176,25 @@ def test_training_cell_fast_path(source, monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     namespace = run_in_process(notebook, skip_tags=())
     assert namespace["STEPS"] == 0 and namespace["trained"].session.iterations == 0
+
+
+@pytest.mark.slow
+def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source, tmp_path, monkeypatch):
+    """After a student's short run of the release notebook with the reference answers, does `nbgrader
+    validate` without any course config (the Validate button) pass and leave the folder's files as
+    they were (the lab hands in only the notebook, so its cells write no file at all)?"""
+    from lab_checks import answered_release, files_under, validate_without_course_config
+
+    student = answered_release(source)
+    folder = tmp_path / "student"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("GANLAB_GAN2D_STEPS", "3")
+    monkeypatch.setenv("GANLAB_WIDGETS", "static")
+    run_in_process(student, skip_tags=())
+    nbformat.write(student, folder / f"{ASSIGNMENT}.ipynb")
+    before = files_under(folder)
+    passed, report = validate_without_course_config(folder / f"{ASSIGNMENT}.ipynb", timeout=600)
+    assert passed, report[-3000:]
+    after = files_under(folder)
+    assert after == before, sorted(set(after) ^ set(before))

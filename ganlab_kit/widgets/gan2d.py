@@ -336,12 +336,22 @@ class GAN2DLab:
 
     # ------------------------------------------------------------------ actions
     def _act(self, action) -> None:
+        """Run a click's or a setting's action; any error it raises is shown in the widget's status
+        line (a click's callback has no cell output: an error raised there would reach only
+        JupyterLab's log console)."""
         try:
             action()
             self.message = ""
         except (RuntimeError, ValueError) as error:
             self.message = str(error)
-        self._redraw(force=True)
+        except Exception as error:  # e.g. Pause's TimeoutError, a student's function failing in a step
+            self.message = f"{type(error).__name__}: {error}"
+        try:
+            self._redraw(force=True)
+        except Exception as error:  # drawing failed: say so where the student looks
+            self.message = f"the picture could not be drawn ({type(error).__name__}: {error})"
+            if self._widgets is not None:
+                self._widgets["status"].value = f"<i style='color:#c62828'>{html.escape(self.message)}</i>"
 
     def play(self) -> None:
         """What Play does: train in the background until Pause (the notebook stays free)."""
