@@ -119,6 +119,16 @@ def _nan_generator(path: str) -> None:
     torch.save({name: torch.full_like(value, float("nan")) for name, value in state.items()}, path)
 
 
+_KIT_DELEGATOR = (  # issue 22: each answer replaced by the kit's own reference, in four spellings
+    ("noise_answer", "from ganlab_kit.torch_gan.models import sample_noise  # the kit's own\n"),
+    ("reshape_answer", "import ganlab_kit.torch_gan.layer_spec as _spec\n"
+                       "can_reshape = lambda in_shape, out_shape: _spec.can_reshape(in_shape, out_shape)\n"),
+    ("discriminator_loss_answer", "import functools\nimport ganlab_kit.torch_gan.losses as _kit_losses\n"
+                                  "discriminator_loss = functools.partial(_kit_losses.discriminator_loss, "
+                                  "loss='non_saturating')\n"),
+    ("generator_loss_answer", "def generator_loss(d_fake):\n    return _kit_losses.generator_loss(d_fake)\n"),
+)
+
 CASES = (
     HostileCase("gamer", "rebinds grade, replaces the kit's grade, patches torch.allclose / torch.equal "
                          "and prints a fake score, on top of a missing zero_grad",
@@ -147,6 +157,17 @@ CASES = (
                 also_fails={"quality": frozenset({"test_inception_score", "test_coverage",
                                                   "test_confident_rate"})},
                 generator=_nan_generator),
+    HostileCase("kit_delegator", "answers noise, can_reshape and both losses with the kit's own reference "
+                                 "implementations (import, lambda, functools.partial, wrapper)",
+                base="reference", cells=_KIT_DELEGATOR,
+                also_fails={"noise": frozenset({"test_shape", "test_standard_normal", "test_fresh_and_reproducible"}),
+                            "reshape": frozenset({"test_hint_cases", "test_general_cases", "test_hint_answers",
+                                                  "test_last_layer_units"}),
+                            "discriminator_loss": frozenset({"test_matches_reference", "test_direction",
+                                                             "test_scalar_tensor_with_gradient"}),
+                            "generator_loss": frozenset({"test_matches_reference", "test_direction",
+                                                         "test_non_saturating"})},
+                evidence=("own reference implementation",)),
     HostileCase("corrupt", "hands in a file that is not a notebook", base="stub", corrupt=True,
                 points="zero"),
 )
