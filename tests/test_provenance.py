@@ -246,10 +246,16 @@ def test_the_shipped_weights_earn_no_quality_points(pytorch_source, tmp_path, mo
 
 
 def test_a_shipped_failure_modes_run_is_recognised(tmp_path, monkeypatch):
+    import json
+
     monkeypatch.delenv(provenance.ALLOW_KIT_WEIGHTS_ENV, raising=False)
     shipped = np.load(ASSETS / "failure_modes" / "collapsed_samples.npy")
+    history = json.loads((ASSETS / "failure_modes" / "collapsed_history.json").read_text())
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "collapse_samples.npy", np.clip(shipped + 0.01 * rng.standard_normal(shipped.shape), -1, 1))
+    for name in ("collapse", "rerun"):  # a copy, and an honest rerun of the seeded run
+        np.save(tmp_path / f"{name}_samples.npy", np.clip(shipped + 0.01 * rng.standard_normal(shipped.shape), -1, 1))
+    (tmp_path / "collapse_history.json").write_text(json.dumps(history, indent=1))
+    (tmp_path / "rerun_history.json").write_text(json.dumps({**history, "seconds": history["seconds"] + 37}))
     np.save(tmp_path / "overpower_samples.npy", rng.uniform(-1, 1, shipped.shape).astype(np.float32))
     found = provenance.kit_files_in("failure_modes/runs", tmp_path)
     assert [(name, source) for name, source, _ in found] == [("collapse_samples.npy", "collapsed_samples.npy")]
