@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab_kit.grading import similarity
 from ganlab_kit.grading.similarity import THRESHOLD, Student, compare_class
 from similarity_class import HONEST, release_and_source, synthetic_class
 

@@ -29,7 +29,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["KIT_ANSWERS", "CallWatch", "kit_answers_of", "apply_delegation",
            "delegation_feedback", "SHIPPED_GENERATORS", "shipped_weights_match",
