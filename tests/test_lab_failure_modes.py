@@ -323,3 +323,18 @@ def test_snapshots_use_the_runs_noise_scale():
     drawn = np.asarray(run["generator"].predict_on_batch(
         _noise(np.random.default_rng(10_003), 8, config.latent_dim, 0.05)))
     assert np.allclose(run["samples"][-1], drawn, atol=1e-6)
+
+
+def test_executed_solution_outputs_are_clean():
+    """Does the executed solution (every cell run once by `ganlab solutions`) show no absl or
+    TensorFlow warning, no Python warning and no NumPy scalar repr in any output? (The browser
+    test checks the same on a student's own training run.)"""
+    import re
+
+    from lab_checks import REPO
+
+    noise = re.compile(r"WARNING|absl|UserWarning|DeprecationWarning|np\.(int|float|bool_?)\d*\(")
+    solution = nbformat.read(REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    texts = [output.get("text", "") or str(output.get("data", {}).get("text/plain", ""))
+             for cell in solution.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert texts and not [text for text in texts if noise.search(text)]
