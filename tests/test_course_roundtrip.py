@@ -215,11 +215,6 @@ def test_grades_and_feedback_reach_the_students(term):
     assert "there is no generator.pt next to the notebook" not in term["pages"]["alice"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open defect (PyTorch lab / Trainer): under nbgrader with no generator.pt handed in, the "
-    "notebook's training cell runs 0 steps (GANLAB_MAX_STEPS=0) and still saves an untrained "
-    "generator.pt as its checkpoint, so the quality part's 'there is no generator.pt' line never "
-    "shows and test_checkpoint_loads gives 1 point for a file the student never made"))
 def test_feedback_names_the_forgotten_file(term):
     """Does Bob's feedback say that there is no generator.pt next to his notebook?"""
     assert "there is no generator.pt next to the notebook" in term["pages"]["bob"]

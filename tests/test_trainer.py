@@ -215,6 +215,37 @@ def test_grading_without_checkpoint_caps_the_steps(ones, tmp_path, monkeypatch):
     assert trainer.step == 4 and len(trainer.history) == 4
 
 
+def test_grading_without_checkpoint_saves_nothing(ones, tmp_path, monkeypatch):
+    """Under nbgrader with no checkpoint handed in, does fit leave no file behind (so the
+    autograder can say the file was not handed in), while an ordinary run saves one?"""
+    path = tmp_path / "generator.pt"
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("GANLAB_MAX_STEPS", "2")
+    Trainer(*fc_pair(), ones, checkpoint_path=path, **FAST).fit(10)
+    assert not path.exists()
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    Trainer(*fc_pair(), ones, checkpoint_path=path, **FAST).fit(2)
+    assert path.is_file()
+
+
+@pytest.mark.parametrize("flag", ["autograde", "solution"])
+def test_grading_runs_on_a_fixed_thread_count(ones, monkeypatch, flag):
+    """Under nbgrader, does threads="auto" train on GRADING_THREADS whatever the load (a
+    load-following count would change the sums, so a seeded run would not repeat)?"""
+    from ganlab_kit.torch_gan import trainer as trainer_module
+    monkeypatch.setenv("NBGRADER_EXECUTION", flag)
+    seen = []
+
+    class ThreadSpy(trainer_module.Callback):
+        def on_step_end(self, trainer, record):
+            seen.append(torch.get_num_threads())
+
+    trainer = Trainer(*fc_pair(), ones, callbacks=[ThreadSpy()], **FAST)
+    monkeypatch.setattr(trainer_module, "ThreadPicker", None)  # would raise if used
+    trainer.fit(3)
+    assert seen == [trainer_module.GRADING_THREADS] * 3
+
+
 def test_budget_is_off_outside_nbgrader(ones, monkeypatch):
     """Without NBGRADER_EXECUTION, does GANLAB_MAX_STEPS leave the step count alone?"""
     monkeypatch.setenv("GANLAB_MAX_STEPS", "2")

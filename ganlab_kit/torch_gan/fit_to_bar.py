@@ -13,7 +13,8 @@ What the DCGAN lab's training cells call. One run:
 
 Under nbgrader (``NBGRADER_EXECUTION`` set) a saved ``checkpoint_path`` is loaded instead of
 training, exactly as :meth:`Trainer.fit` does, and never overwritten; without one, the usual
-grading budget caps the steps (``GANLAB_MAX_STEPS``).
+grading budget caps the steps (``GANLAB_MAX_STEPS``) and no file is saved, so the autograder
+can tell that none was handed in.
 """
 from __future__ import annotations
 
@@ -162,9 +163,13 @@ def fit_to_bar(trainer: Trainer, steps: int, checkpoint_path: Union[str, os.Path
             trainer.callbacks.remove(callback)
     seconds = time.perf_counter() - started
     averaged = average.average.eval()
-    if path is not None:
+    if path is not None and not budget.active:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(averaged.state_dict(), path)
+    elif path is not None and log:  # under nbgrader: no hand-in file made up from a short run
+        log(f"grading run: no {path.name} next to the notebook, so this run trained only the "
+            f"grading budget's steps and saved nothing; hand in the {path.name} your own "
+            "training saved")
     run = BarRun(averaged, trainer.history, trainer.step - before, seconds,
                  reached_step=stop.reached_step, reached_seconds=stop.reached_seconds,
                  checks=stop.checks)

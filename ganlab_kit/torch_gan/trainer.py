@@ -637,8 +637,10 @@ class Trainer(RunControl):
                 torch.set_num_threads(threads_before)
             for callback in self.callbacks:
                 callback.on_train_end(self)
-        # a checkpoint loaded for grading is the student's submission: never overwrite it
-        if self.checkpoint_path is not None and not graded_from_checkpoint:
+        # under nbgrader the checkpoint is the student's hand-in: a loaded one is never
+        # overwritten, and a missing one is not made up from the grading budget's few steps
+        # (the autograder then says that the file was not handed in)
+        if self.checkpoint_path is not None and not budget.active:
             self.save_checkpoint(self.checkpoint_path)
         return self.history
 
