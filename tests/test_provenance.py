@@ -104,6 +104,29 @@ def test_a_call_made_by_other_kit_code_is_allowed():
     assert _hits(server) == [LOSS.replace(":", ".")]
 
 
+def test_kit_pieces_outside_the_parts_list_stay_allowed():
+    """A generator of the student's own that uses the kit's Reshape layer and its noise helper
+    (handed out by the notebook for other cells) is the student's work."""
+    from torch import nn
+
+    from ganlab_kit.torch_gan.models import Reshape, sample_noise
+
+    class Generator(nn.Module):
+        def __init__(self, latent_dim=100):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(latent_dim, 784), nn.Tanh(), Reshape(1, 28, 28))
+
+        def forward(self, z):
+            return self.net(z)
+
+    server, nb = _notebook({"Generator": Generator, "sample_noise": sample_noise},
+                           KIT_ANSWERS["pytorch_gan/generator"])
+    generator = nb.Generator()
+    assert tuple(generator(torch.zeros(2, 100)).shape) == (2, 1, 28, 28)
+    nb.sample_noise(3)
+    assert _hits(server) == []
+
+
 def test_a_subclass_of_the_kits_model_is_seen():
     from ganlab_kit.torch_gan import MLPGenerator
 
