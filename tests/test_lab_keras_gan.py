@@ -16,8 +16,9 @@ import pytest
 from ganlab_kit.grading import run_checks
 from ganlab_kit.grading.notebook import run_in_process
 from ganlab_kit.grading.submissions import Edit, load_submission_module
-from lab_checks import (AUTOGRADER, LabChecks, copy_files, grade_cells, lab_fixtures, load_module,
-                        namespace_with, parts_lost, quick_check_failures, quick_checks, stub_namespace,
+from lab_checks import (AUTOGRADER, LabChecks, answered_release, copy_files, files_under, grade_cells, grade_in_order,
+                        lab_fixtures, load_module, validate_without_course_config,
+                        namespace_with, quick_check_failures, quick_checks, stub_namespace,
                         submissions_of)
 
 pytestmark = pytest.mark.keras
@@ -104,19 +105,66 @@ class TestKerasGanChecks(LabChecks):
         return lambda name, folder: copy_files({GENERATOR_FILE: reference_file}, folder)
 
 
-def test_quick_checks_pass_reference_and_mistakes_but_not_stub(source, catalogue):
-    """Do the visible quick checks pass the reference and every demo mistake, except where the
-    mistake loses its whole part anyway (lr= raises in Keras 3; the wrong argmax axis), and fail
-    on the unanswered stub?"""
-    cells = grade_cells(source, ASSIGNMENT)
+def _quick_message(code, grade_id, namespace):
+    """The quick check's message when it fails on ``namespace``, else None."""
+    try:
+        exec(compile(code, grade_id, "exec"), dict(namespace))
+    except Exception as error:  # an assertion or an error the student's code raised
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def test_quick_checks_pass_reference_and_valid_answers_but_not_stub(source):
+    """Do the visible quick checks pass the reference and every other-style correct answer of the
+    bank, and fail on the unanswered stub?"""
     quick = quick_checks(source, ASSIGNMENT)
     quick.pop("quality_checks")  # needs the weights file; covered by the end-to-end test
-    for name, submission in SUBMISSIONS.items():
-        if not submission.stub:
-            failed = quick_check_failures(quick, namespace_with(source, submission.edits))
-            lost = parts_lost(submission, catalogue)
-            assert {cells[grade_id] for grade_id in failed} <= lost, (name, failed)
+    for name, (edits, _) in [("reference", ([], {})), *VALID.items()]:
+        namespace = namespace_with(source, edits)
+        failed = {grade_id: _quick_message(code, grade_id, namespace) for grade_id, code in quick.items()}
+        assert not any(failed.values()), (name, {k: v for k, v in failed.items() if v})
     assert set(quick_check_failures(quick, stub_namespace(source))) == set(quick)
+
+
+#: the lab's signature mistakes the quick checks must catch where the student is, and what the
+#: message must tell the student to change
+SIGNATURE = {"keras2_freeze_once": ("create_gan", "Remove discriminator.trainable = False from create_gan"),
+             "keras2_full_recipe": ("train_gan", "discriminator.trainable = True right before it"),
+             "lr_keyword": ("optimizers", "learning_rate="),
+             "swapped_labels": ("train_gan", "swapped")}
+
+
+def test_quick_checks_catch_the_signature_mistakes(source, capsys):
+    """Does each part's quick check catch most of its known bugs (demo mistakes, test mutants and
+    the real-world bugs), the lab's signature mistakes (the Keras 2 freeze-once recipe, the full
+    Keras 2 recipe, lr=, swapped labels) each with a message saying what to change? The catch
+    rate per part is printed."""
+    quick = quick_checks(source, ASSIGNMENT)
+    cell_of = {part: grade_id for grade_id, part in grade_cells(source, ASSIGNMENT).items()}
+    bank = [(name, part, submission.edits) for name, submission in SUBMISSIONS.items()
+            if submission.edits and isinstance(submission.expected_failures, dict)
+            for part in submission.expected_failures]
+    bank += [(f"{part}/{check}", part, edits) for (part, check), edits in MUTANTS.items()]
+    bank += [(name, part, edits) for name, (edits, expected) in BUGS.items() for part in expected]
+    caught, total, missed, messages = {}, {}, [], {}
+    for name, part, edits in bank:
+        grade_id = cell_of[part]
+        message = _quick_message(quick[grade_id], grade_id, namespace_with(source, edits))
+        total[part] = total.get(part, 0) + 1
+        messages[name, part] = message
+        if message:
+            caught[part] = caught.get(part, 0) + 1
+        else:
+            missed.append(name)
+    with capsys.disabled():
+        print("\nkeras_gan quick-check catch rate per part (demo mistakes + test mutants + real-world bugs):")
+        for part in sorted(total):
+            print(f"  {part:<16}{caught.get(part, 0):2d} / {total[part]:2d}")
+        print(f"  missed: {sorted(missed) or 'none'}")
+    for name, (part, advice) in SIGNATURE.items():
+        assert messages[name, part] and advice in messages[name, part], (name, messages[name, part])
+    for part in total:
+        assert caught.get(part, 0) > total[part] / 2, (part, missed)
 
 
 def test_grading_is_repeatable(source):
@@ -196,9 +244,9 @@ def test_training_cell_loads_the_saved_generator_under_grading(source, tmp_path,
     assert (tmp_path / GENERATOR_FILE).read_bytes() == reference_file.read_bytes()  # not overwritten
 
 
-def test_lab_steps_follow_the_fast_path_and_the_grading_budget(monkeypatch):
-    """Does lab_steps give all steps normally, at most $GANLAB_LAB_STEPS when set, and at most
-    GANLAB_MAX_STEPS under nbgrader?"""
+def test_lab_steps_follow_the_fast_path_and_the_grading_budget(monkeypatch, tmp_path):
+    """Does lab_steps give all steps normally, at most $GANLAB_LAB_STEPS when set, at most
+    GANLAB_MAX_STEPS under nbgrader, and none under nbgrader when a run's files are there?"""
     from ganlab_kit.keras_gan.lab import lab_steps
 
     assert lab_steps(2000) == 2000
@@ -207,6 +255,14 @@ def test_lab_steps_follow_the_fast_path_and_the_grading_budget(monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     monkeypatch.setenv("GANLAB_MAX_STEPS", "0")
     assert lab_steps(2000) == 0
+    monkeypatch.setenv("GANLAB_MAX_STEPS", "200")  # nbgrader without the course config
+    assert lab_steps(2000, keep=["nothing_here.h5", "no_samples"]) == 20
+    (tmp_path / "samples").mkdir()
+    assert lab_steps(2000, keep=[tmp_path / "samples"]) == 20  # an empty folder holds nothing to keep
+    (tmp_path / "samples" / "step_000002.png").write_bytes(b"png")
+    assert lab_steps(2000, keep=["nothing_here.h5", tmp_path / "samples"]) == 0
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    assert lab_steps(2000, keep=[tmp_path / "samples"]) == 20  # a student's own run trains (and saves)
     monkeypatch.setenv("GANLAB_LAB_STEPS", "many")
     with pytest.raises(ValueError, match="GANLAB_LAB_STEPS"):
         lab_steps(10)
@@ -245,54 +301,144 @@ def test_weights_reader_finds_layers_by_shape_and_refuses_the_rest(tmp_path):
         read_dense_weights(tmp_path / "missing.weights.h5")
 
 
-def _files_under(folder, skip=(".ipynb",)):
-    """relative path -> bytes of every file under ``folder`` (notebooks and checkpoints left out)."""
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
-            if path.is_file() and not path.name.endswith(skip) and ".ipynb_checkpoints" not in path.parts}
-
-
-def answered_release(source, training_steps=None):
-    """The release notebook (solutions cleared, hidden tests removed) with the reference answers
-    typed in, as a student hands it in; ``training_steps`` replaces TRAINING_STEPS."""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-
-    from ganlab_kit.grading.notebook import student_copy
-
-    release, resources = ClearSolutions().preprocess(nbformat.from_dict(source), {})
-    release, _ = ClearHiddenTests().preprocess(release, resources)
-    student = student_copy(release, source)
-    if training_steps is not None:
-        for cell in student.cells:
-            cell.source = re.sub(r"TRAINING_STEPS = \d+", f"TRAINING_STEPS = {training_steps}", cell.source)
-    return student
-
-
 @pytest.mark.slow
 def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source, tmp_path, monkeypatch):
     """After a student's run of the release notebook (reference answers, a short run), does
     `nbgrader validate` without the course's config (what the Validate button runs: nbgrader's
     grading budget of 200 steps, not 0) leave generator.weights.h5 and every sample grid byte for
     byte as they were, and pass?"""
-    import os
-    import subprocess
-    import sys
-
-    student = answered_release(source, training_steps=20)  # SAMPLE_INTERVAL 2: ten grids a run
+    student = answered_release(source)
+    for cell in student.cells:  # the student's shorter run: SAMPLE_INTERVAL 2, ten grids a run
+        cell.source = re.sub(r"TRAINING_STEPS = \d+", "TRAINING_STEPS = 20", cell.source)
     monkeypatch.setenv("GANLAB_LAB_STEPS", "4")            # the student's run: 4 steps, grids at 2 and 4
     run_in_process(student, skip_tags=())
     monkeypatch.delenv("GANLAB_LAB_STEPS")
     nbformat.write(student, tmp_path / "keras_gan.ipynb")
-    before = _files_under(tmp_path)
+    before = files_under(tmp_path)
     assert GENERATOR_FILE in before and "samples/no_dropout/step_000004.png" in before, sorted(before)
 
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("GANLAB_", "NBGRADER_", "JUPYTER_"))}
-    environment["JUPYTER_CONFIG_DIR"] = str(tmp_path.parent / "no-jupyter-config")  # no course config anywhere
-    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "keras_gan.ipynb"], cwd=tmp_path,
-                            env=environment, capture_output=True, text=True, timeout=600)
-    report = result.stdout + result.stderr
-    assert "Success!" in report, report[-3000:]
-    after = _files_under(tmp_path)
+    passed, report = validate_without_course_config(tmp_path / "keras_gan.ipynb")
+    assert passed, report[-3000:]
+    after = files_under(tmp_path)
     assert sorted(after) == sorted(before), (sorted(set(after) ^ set(before)))
     changed = [name for name in before if after[name] != before[name]]
     assert not changed, f"nbgrader validate wrote over {changed}"
+
+
+# ----------------------------------------------------------------------------- real-world bank
+# Other-style correct answers (VALID: full marks except what the notebook asks otherwise, listed)
+# and real bugs (BUGS: each must fail the listed checks, in its part only). Some are adapted to
+# the lab's names from public Keras MNIST GANs, as noted.
+_LOOP_NOISE = '        noise = rng.standard_normal((batch_size, LATENT_DIM)).astype("float32")   # new noise\n'
+VALID = {
+    "float32_accuracy": ([Edit("classifier_answer", "return float(np.mean(predicted_classes(probabilities) == np.asarray(labels)))",
+                               "return np.float32(np.mean(predicted_classes(probabilities) == np.asarray(labels)))")], {}),
+    "functional_generator": ([Edit(
+        "generator_answer",
+        "    generator.add(layers.Dense(300))                              # (B, 300)\n",
+        "    noise = keras.Input(shape=(LATENT_DIM,))\n    x = noise\n    for units in (300, 600, 1200):\n"
+        "        x = layers.LeakyReLU(negative_slope=0.2)(layers.Dense(units)(x))\n"
+        "    generator = keras.Model(noise, layers.Dense(IMAGE_DIM, activation=\"tanh\")(x), name=\"generator\")\n"
+        "    return generator\n    generator.add(layers.Dense(300))                              # (B, 300)\n")], {}),
+    # PacktPublishing/Deep-Learning-for-Computer-Vision, Chapter08/vanilla_gan.py: make_trainable
+    # sets the flag on the model and on each of its layers, around the stacked model's step
+    "make_trainable_helper": ([Edit(
+        "train_gan_answer", "        discriminator.trainable = False\n",
+        "        for net in [discriminator] + list(discriminator.layers):\n            net.trainable = False\n"),
+        Edit("train_gan_answer", "        discriminator.trainable = True\n        d_loss",
+             "        for net in [discriminator] + list(discriminator.layers):\n            net.trainable = True\n        d_loss")], {}),
+    # Zackory/Keras-MNIST-GAN (mnist_gan.py): one-sided label smoothing, real label 0.9
+    "real_label_0_9": ([Edit("train_gan_answer", 'labels_real = np.ones((batch_size, 1), "float32")',
+                             'labels_real = np.full((batch_size, 1), 0.9, "float32")')], {}),
+    # a stacked model compiled without metrics and a loop written for it ("%f" % loss)
+    "metricless_stacked_model": ([
+        Edit("create_gan_answer", 'optimizer=optimizer, metrics=["accuracy"])', "optimizer=optimizer)"),
+        Edit("train_gan_answer", "gan_loss, gan_acc = gan.train_on_batch(noise, labels_gan)",
+             "gan_loss = gan.train_on_batch(noise, labels_gan)\n        gan_acc = 0.0  # no metric on the stacked model\n"
+             "        print(\"%f\" % gan_loss, end=\"\\r\")")], {"create_gan": {"test_compiled"}}),
+}
+BUGS = {
+    "shared_adam": ([Edit("optimizers_answer", "def dis_optimizer():",
+                          "SHARED_ADAM = keras.optimizers.Adam(learning_rate=0.0002, beta_1=0.5, beta_2=0.999)\n\n\n"
+                          "def dis_optimizer():"),
+                     Edit("optimizers_answer", "return keras.optimizers.Adam(learning_rate=0.0002, beta_1=0.5, beta_2=0.999)",
+                          "return SHARED_ADAM")], {"optimizers": {"test_adam"}}),
+    "softmax_output": ([Edit("discriminator_answer", 'layers.Dense(1, activation="sigmoid")',
+                             'layers.Dense(1, activation="softmax")')], {"discriminator": {"test_output_probability"}}),
+    "first_batch_always": ([Edit("train_gan_answer", "images[rng.integers(0, len(images), batch_size)]",
+                                 "images[:batch_size]")], {"train_gan": {"test_discriminator_batch"}}),
+    "g_reuses_d_noise": ([Edit("train_gan_answer", _LOOP_NOISE, "")], {"train_gan": {"test_generator_noise"}}),
+    # PacktPublishing/Deep-Learning-for-Computer-Vision, Chapter08/vanilla_gan.py:
+    # dl.append(D.train_on_batch(X, y)) keeps [loss, accuracy] pairs
+    "loss_accuracy_pairs": ([Edit("train_gan_answer", "history[name].append(float(value))",
+                                  "history[name].append(float(value))\n"
+                                  "        history[\"d_loss\"][-1] = [float(d_loss), float(d_acc)]")],
+                            {"train_gan": {"test_history"}}),
+    "gan_acc_is_d_acc": ([Edit("train_gan_answer", "(d_loss, d_acc, gan_loss, gan_acc)", "(d_loss, d_acc, gan_loss, d_acc)")],
+                         {"train_gan": {"test_history"}}),
+    "grids_rescaled": ([Edit("train_gan_answer", "save_sample_grid(generator.predict_on_batch(fixed_noise),",
+                             "save_sample_grid((generator.predict_on_batch(fixed_noise) + 1) / 2,")],
+                       {"train_gan": {"test_sample_grids"}}),
+    "keras2_full_recipe": ([Edit("create_gan_answer", "    noise = keras.Input(shape=(LATENT_DIM,))",
+                                 "    discriminator.trainable = False\n    noise = keras.Input(shape=(LATENT_DIM,))"),
+                            Edit("train_gan_answer", "        discriminator.trainable = True\n        d_loss", "        d_loss"),
+                            Edit("train_gan_answer", "        discriminator.trainable = False\n", "")],
+                           {"create_gan": {"test_discriminator_still_learns"}, "train_gan": {"test_trainable_flags"}}),
+}
+
+
+def test_real_world_bank_summary(source, parts, reference_file, tmp_path, capsys):
+    """How many real bugs does grading catch and how many valid answers does it keep? Printed."""
+    copy_files({GENERATOR_FILE: reference_file}, tmp_path)
+    kept = caught = 0
+    wrong = {}
+    for bank, good in ((VALID, True), (BUGS, False)):
+        for name, (edits, expected) in bank.items():
+            results = grade_in_order(ASSIGNMENT, source, edits, parts, tmp_path)
+            got = {part: set(result.failed_checks) for part, result in results.items() if result.failed_checks}
+            if got == expected:
+                kept, caught = kept + good, caught + (not good)
+            else:
+                wrong[name] = {part: [(c.name, c.feedback[:300]) for c in results[part].checks if not c.passed]
+                               for part in got}
+    with capsys.disabled():
+        print(f"\nkeras_gan real-world bank: bugs caught {caught} / {len(BUGS)}, valid kept {kept} / {len(VALID)}")
+    assert not wrong, wrong
+
+
+def test_quality_reads_any_weights_file_a_correct_notebook_writes(source, tmp_path, reference_file):
+    """Does the quality part give full marks to the kit's trained weights saved from a compiled
+    generator (Keras 3 also stores the optimizer's state: an int64 counter, moments shaped like the
+    kernels) and from a functional model, and does a barely trained generator (5 steps) hear that
+    it is barely trained, not that it collapsed?"""
+    from ganlab_kit.keras_gan.lab_weights import read_dense_weights
+
+    keras = pytest.importorskip("keras")
+    namespace = namespace_with(source)
+    arrays = [array for pair in read_dense_weights(reference_file) for array in pair]
+    compiled = namespace["create_generator"]()
+    compiled.set_weights(arrays)
+    compiled.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
+    compiled.optimizer.build(compiled.trainable_variables)
+    noise = keras.Input(shape=(100,))
+    x = noise
+    for units in (300, 600, 1200):
+        x = keras.layers.LeakyReLU(negative_slope=0.2)(keras.layers.Dense(units)(x))
+    functional = keras.Model(noise, keras.layers.Dense(784, activation="tanh")(x))
+    functional.set_weights(arrays)
+    import h5py
+
+    for model in (compiled, functional):
+        model.save_weights(tmp_path / GENERATOR_FILE)
+        if model is compiled:  # the file holds the optimizer's state beside the layers
+            with h5py.File(tmp_path / GENERATOR_FILE, "r") as handle:
+                assert handle["optimizer/vars/0"].dtype.kind == "i"
+        result = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
+        assert result.passed, [(c.name, c.feedback) for c in result.checks if not c.passed]
+    generator, discriminator = namespace["create_generator"](), namespace["create_discriminator"]()
+    gan = namespace["create_gan"](discriminator, generator)
+    namespace["train_gan"](generator, discriminator, gan, namespace["images"], 5, sample_dir=str(tmp_path / "s"))
+    generator.save_weights(tmp_path / GENERATOR_FILE)
+    barely = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
+    feedback = " ".join(check.feedback for check in barely.checks if not check.passed)
+    assert "test_coverage" in barely.failed_checks and "barely trained" in feedback and "mode collapse" not in feedback

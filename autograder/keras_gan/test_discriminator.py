@@ -83,6 +83,11 @@ def test_output_probability(nb, kg, reference_optimizers):
         assert np.isfinite(verdicts).all() and verdicts.min() >= 0.0 and verdicts.max() <= 1.0, (
             f"D(x) ranges from {verdicts.min():.3g} to {verdicts.max():.3g}; it is a probability: end "
             "with Dense(1, activation=\"sigmoid\"), which binary cross-entropy expects.")
+        if batch_size > 1 and scale == 1.0:
+            assert np.ptp(verdicts) > 0, (
+                f"D(x) is {verdicts.ravel()[0]:.3g} for every one of {batch_size} different images: D's output "
+                "does not depend on the image. A softmax over one unit is always 1; end with "
+                "Dense(1, activation=\"sigmoid\").")
 
 
 @pytest.mark.points(1)

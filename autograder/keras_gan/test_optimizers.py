@@ -1,5 +1,8 @@
 """Hidden checks: dis_optimizer and gan_optimizer (Keras 3 Adam settings)."""
+import numpy as np
 import pytest
+
+from ganlab_kit.grading.remote import RemoteError
 
 
 def _settings(nb, kg, name):
@@ -16,9 +19,23 @@ def _close(value, wanted):
 
 @pytest.mark.points(1)
 def test_adam(nb, kg):
-    """Do dis_optimizer() and gan_optimizer() each return a Keras Adam optimizer?"""
+    """Do dis_optimizer() and gan_optimizer() each return a Keras Adam optimizer, a new one at
+    every call (Keras 3 lets one optimizer object train only the first model it meets)?"""
     _settings(nb, kg, "dis_optimizer")
     _settings(nb, kg, "gan_optimizer")
+    for name in ("dis_optimizer", "gan_optimizer"):
+        models = [nb.new(f"{kg.LAB}:build_lab_discriminator", dropout_rate=0.0,
+                         optimizer=kg.call_student(nb[name], what=f"{name}()")) for _ in range(2)]
+        images = np.random.default_rng(0).uniform(-1, 1, (4, kg.IMAGE_DIM)).astype(np.float32)
+        try:
+            for model in models:
+                model.train_on_batch(images, np.ones((4, 1), np.float32))
+        except RemoteError as error:
+            raise AssertionError(
+                f"two models compiled with two calls of {name}() cannot both train ({str(error)[:160]}...): "
+                f"{name}() returns the same optimizer object every time. Create it inside the function "
+                "(return keras.optimizers.Adam(...)): in Keras 3 an optimizer trains only the first "
+                "model it meets, so the dropout ablation would crash.") from None
 
 
 @pytest.mark.points(1)

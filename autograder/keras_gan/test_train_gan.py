@@ -25,15 +25,22 @@ def _training_images(kg):
     return images
 
 
-@pytest.fixture(scope="module")
-def run(nb, kg):
-    """The record of one train_gan run (or the error it raised)."""
-    nb.seed(0)
+def _kit_pieces(nb, kg):
     generator = nb.new(f"{kg.LAB}:build_lab_generator")
     discriminator = nb.new(f"{kg.LAB}:build_lab_discriminator", dropout_rate=0.0)
-    gan = nb.new(f"{kg.LAB}:build_lab_gan", discriminator, generator)
-    recorder = nb.new(f"{kg.PROBES}:KerasTrainingRecorder", {"discriminator": discriminator, "gan": gan},
-                      {"discriminator": discriminator, "generator": generator})
+    return generator, discriminator, nb.new(f"{kg.LAB}:build_lab_gan", discriminator, generator)
+
+
+def _student_pieces(nb, kg, reference_optimizers):
+    with nb.patched(**reference_optimizers):
+        generator = nb.create_generator()
+        discriminator = nb.create_discriminator(dropout_rate=0.0)
+        return generator, discriminator, nb.create_gan(discriminator, generator)
+
+
+def _record(nb, kg, pieces):
+    generator, discriminator, gan = pieces
+    watch = nb.new(f"{kg.LAB}:AlgorithmOneWatch", generator, discriminator, gan)
     grids = nb.new(f"{kg.PROBES}:ArgumentRecorder")
     images = _training_images(kg)
     record = {"images": images, "error": None, "history": None}
@@ -43,9 +50,36 @@ def run(nb, kg):
                                              sample_interval=SAMPLE_INTERVAL, sample_dir=SAMPLE_DIR, seed=0)
     except RemoteError as error:
         record["error"] = error
-    record["calls"] = recorder.calls
+    record["calls"] = watch.calls
     record["grids"] = grids.calls
-    recorder.remove()
+    watch.stop()
+    return record
+
+
+@pytest.fixture(scope="module")
+def reference_optimizers(nb):
+    """dis_optimizer / gan_optimizer replaced by the kit's (module scope, for the run)."""
+    return {"dis_optimizer": nb.ref("ganlab_kit.keras_gan.lab:lab_dis_optimizer"),
+            "gan_optimizer": nb.ref("ganlab_kit.keras_gan.lab:lab_gan_optimizer")}
+
+
+@pytest.fixture(scope="module")
+def run(nb, kg, reference_optimizers):
+    """The record of one train_gan run (or the error it raised): on the kit's networks, so that a
+    mistake in another part costs nothing here; where the loop fails with the kit's stacked model
+    but runs with the student's own (a loop written for a stacked model compiled another way,
+    e.g. without metrics), on the student's own pieces."""
+    nb.seed(0)
+    record = _record(nb, kg, _kit_pieces(nb, kg))
+    if record["error"] is not None and not isinstance(record["error"], NotImplementedError):
+        try:
+            nb.seed(0)
+            own = _record(nb, kg, _student_pieces(nb, kg, reference_optimizers))
+        except RemoteError:
+            own = None
+        if own is not None and own["error"] is None:
+            own["own_pieces"] = True
+            return own
     return record
 
 
@@ -90,6 +124,14 @@ def test_discriminator_batch(run):
         assert real.sum() == BATCH_SIZE, (
             f"{int(real.sum())} of D's {len(data)} images are training images; take batch_size random "
             "training images and add batch_size images from generator.predict_on_batch(noise).")
+    reals = []
+    for call in calls:
+        data = call["inputs"].reshape(len(call["inputs"]), -1)
+        reals.append(data[_is_training_image(data, run["images"])].tobytes())
+    assert len(set(reals)) > 1, (
+        f"D trained on the same {BATCH_SIZE} real images at each of {len(calls)} steps; draw a new random "
+        "batch at every step, e.g. images[rng.integers(0, len(images), batch_size)], so that D sees "
+        "all the training images.")
 
 
 @pytest.mark.points(1)
@@ -121,6 +163,16 @@ def test_generator_noise(run):
         "a standard normal distribution (rng.standard_normal), not a uniform one.")
     assert len({call["inputs"].tobytes() for call in calls}) == len(calls), (
         "the stacked model saw the same noise at two steps; draw new noise at every step.")
+    d_calls = _calls(run, "discriminator")
+    for d_call, call in zip(d_calls, calls):
+        data = d_call["inputs"].reshape(len(d_call["inputs"]), -1)
+        fakes = data[~_is_training_image(data, run["images"])]
+        generated = call.get("generated")
+        if generated is not None and fakes.shape == generated.shape:
+            assert not np.allclose(np.sort(fakes, axis=0), np.sort(generated, axis=0), atol=1e-4), (
+                "the stacked model trained on the same noise that made D's fakes in that step; draw new "
+                "noise for G's step (Algorithm 1, line 8), so that G learns from samples D has not "
+                "just been trained on.")
 
 
 @pytest.mark.points(1)
@@ -139,11 +191,11 @@ def test_trainable_flags(run):
     D learns only from its own train_on_batch and G only from the stacked model's?"""
     for call in _completed(run)["calls"]:
         if call["model"] == "discriminator":
-            assert call["trainable"]["discriminator"] and call["changed"]["discriminator"], (
+            assert call["trainable"] and call["changed"]["discriminator"], (
                 "D did not learn on its own train_on_batch: set discriminator.trainable = True right "
                 "before it (Keras 3 reads the flag when the train function first runs).")
         else:
-            assert not call["trainable"]["discriminator"] and not call["changed"]["discriminator"], (
+            assert not call["trainable"] and not call["changed"]["discriminator"], (
                 "the stacked model's train_on_batch ran with D trainable, so it also trained D, towards "
                 "calling fakes real; set discriminator.trainable = False right before it.")
             assert call["changed"]["generator"], "the stacked model's train_on_batch did not change G."
@@ -156,15 +208,31 @@ def test_history(run):
     assert isinstance(history, dict), f"train_gan should return the history dict, got {type(history).__name__}."
     for name in ("d_loss", "d_acc", "gan_loss", "gan_acc"):
         values = history.get(name)
-        assert isinstance(values, (list, tuple, np.ndarray)) and len(values) == STEPS, (
+        assert isinstance(values, (list, tuple, np.ndarray)) and len(values) == STEPS and np.ndim(values) == 1, (
             f"history[{name!r}] should hold one value per step ({STEPS}), got "
-            f"{len(values) if hasattr(values, '__len__') else values!r}.")
+            f"{np.shape(values) if hasattr(values, '__len__') else values!r}; one float per step, not "
+            "[loss, accuracy] pairs.")
         values = np.asarray(values, dtype=float)
         assert np.isfinite(values).all() and values.min() >= 0, f"history[{name!r}] holds {values}."
         if name.endswith("acc"):
             assert values.max() <= 1.0, f"history[{name!r}] holds {values}; an accuracy lies in [0, 1]."
     assert not np.allclose(history["d_loss"], history["gan_loss"]), (
         "d_loss and gan_loss are equal; record the loss of each model's own train_on_batch.")
+    answers = {"d": [call["result"] for call in _calls(run, "discriminator")],
+               "gan": [call["result"] for call in _calls(run, "gan")]}
+    for name in ("d_loss", "d_acc", "gan_loss", "gan_acc"):
+        model, what = name.split("_")
+        position = 0 if what == "loss" else 1
+        returned = [result[position] if len(result) > position else None for result in answers[model]]
+        if None in returned:
+            continue  # that model reports no accuracy (compiled without metrics): nothing to compare
+        recorded = np.asarray(history[name], dtype=float)
+        whose = "discriminator" if model == "d" else "stacked model"
+        assert np.allclose(recorded, returned, rtol=1e-5, atol=1e-6), (
+            f"history[{name!r}] holds {np.round(recorded, 4).tolist()}, but the {whose}'s train_on_batch "
+            f"returned {what} {np.round(returned, 4).tolist()} at those steps; unpack "
+            f"`loss, accuracy = {'discriminator' if model == 'd' else 'gan'}.train_on_batch(...)` and append "
+            f"float(loss) to {model}_loss, float(accuracy) to {model}_acc.")
 
 
 @pytest.mark.points(1)
@@ -182,6 +250,10 @@ def test_sample_grids(run):
         assert arrays and arrays[0].reshape(len(arrays[0]), -1).shape == (25, 784), (
             "save_sample_grid should get 25 generated images, shape (25, 784).")
         assert arrays[0].min() >= -1.0 and arrays[0].max() <= 1.0, "the grid's images should be G's outputs in [-1, 1]."
+        assert arrays[0].min() < 0.0, (
+            f"the grid's images range from {arrays[0].min():.2f} to {arrays[0].max():.2f}: already rescaled to "
+            "[0, 1]. Pass G's outputs in [-1, 1] to save_sample_grid; it rescales them itself for showing "
+            "(a second rescaling washes the grid out grey).")
         assert texts and SAMPLE_DIR in texts[0], f"save the grids in sample_dir ({SAMPLE_DIR!r}), got {texts}."
         paths.append(texts[0])
     assert len(set(paths)) == len(paths), f"every grid needs its own file; got {paths}."

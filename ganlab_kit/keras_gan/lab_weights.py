@@ -51,9 +51,10 @@ def _arrays_in_h5(path: Path) -> Dict[str, np.ndarray]:
     arrays: Dict[str, np.ndarray] = {}
 
     def visit(name, item):
-        if isinstance(item, h5py.Dataset):
-            if item.dtype.kind != "f":
-                raise WeightsFileError(f"{path.name}: {name} is not an array of floats")
+        # a compiled model's file also holds its optimizer's state (Keras 3 save_weights:
+        # optimizer/vars/0 is an int64 step counter, the moments have the layers' shapes):
+        # not the generator's weights, so left out; so is any other non-float entry
+        if isinstance(item, h5py.Dataset) and item.dtype.kind == "f" and name.split("/", 1)[0] != "optimizer":
             arrays[name] = np.asarray(item[()], dtype=np.float32)
 
     try:

@@ -109,4 +109,6 @@ def load_keras_classifier(path: Optional[Union[str, os.PathLike]] = None) -> Any
     except ImportError as error:
         raise KerasUnavailableError(
             "Reading mnist_classifier.h5 needs h5py: pip install h5py") from error
-    return keras.models.load_model(path)
+    # compile=False: the classifier only predicts; compiling a loaded .h5 makes Keras 3 log a red
+    # "Compiled the loaded model, but the compiled metrics have yet to be built" in a student's cell
+    return keras.models.load_model(path, compile=False)

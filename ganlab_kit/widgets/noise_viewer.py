@@ -43,10 +43,11 @@ class NoiseViewer(SeededPicture):
         self.seed_value = seed
         if noise is None:
             noise = standard_normal_noise(n, latent_dim_of(generator, latent_dim), seed)
-        self.noise = as_array(noise)  # (n, latent_dim)
+        self.noise = as_array(noise).copy()  # (n, latent_dim); a copy: resample() rewrites it in place
         if self.noise.ndim != 2:
             raise ValueError(f"noise must have shape (n, latent_dim), got {self.noise.shape}")
-        self.images = as_array(images) if images is not None else forward(generator, self.noise)
+        # own, writable copies: resample() rewrites them in place
+        self.images = np.array(as_array(images) if images is not None else forward(generator, self.noise))
         self._widgets: Optional[dict] = None
 
     def resample(self, seed: Optional[int] = None) -> np.ndarray:
@@ -54,8 +55,16 @@ class NoiseViewer(SeededPicture):
         if self.generator is None:
             raise ValueError("this viewer has no generator; there is nothing to resample")
         self.seed_value = self.seed_value + 1 if seed is None else int(seed)
-        self.noise = standard_normal_noise(len(self.noise), self.noise.shape[1], self.seed_value)
-        self.images = forward(self.generator, self.noise)
+        noise = standard_normal_noise(len(self.noise), self.noise.shape[1], self.seed_value)
+        images = forward(self.generator, noise)
+        # in place where the shapes allow: a notebook's `samples = viewer.images` keeps showing
+        # what is on screen after "New noise"
+        for name, new in (("noise", noise), ("images", images)):
+            old = getattr(self, name)
+            if old.shape == new.shape and old.flags.writeable:
+                old[...] = new
+            else:
+                setattr(self, name, new)
         self._redraw()
         return self.noise
 
