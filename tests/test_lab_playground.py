@@ -144,3 +144,253 @@ def test_reference_log_is_small_and_complete():
     assert records and all((folder / r["snapshot"]).is_file() for r in records)
     size = sum(path.stat().st_size for path in folder.iterdir())
     assert size < 1_500_000, size
+
+
+# --------------------------------------------------------------------------- nothing lost
+
+@pytest.mark.slow
+@pytest.mark.grading
+def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source, tmp_path, monkeypatch):
+    """After a student runs the release notebook (reference answers, the reference log and
+    snapshots beside it), does `nbgrader validate` without the course's config (what the Validate
+    button runs) pass and leave the log and every snapshot byte for byte as they were?"""
+    import nbformat
+
+    from ganlab_kit.grading.notebook import run_in_process
+    from lab_checks import answered_release, files_under, validate_without_course_config
+
+    folder = tmp_path / "student"
+    folder.mkdir()
+    FILES.reference_files(folder)
+    before = files_under(folder)
+    assert LOG_NAME in before and sum(name.endswith(".png") for name in before) >= 5, sorted(before)
+    student = answered_release(source)
+    monkeypatch.chdir(folder)
+    run_in_process(student, skip_tests=False)      # the student's run, quick checks included
+    assert files_under(folder) == before, "running the notebook changed a hand-in file"
+    nbformat.write(student, folder / "playground.ipynb")
+    passed, report = validate_without_course_config(folder / "playground.ipynb")
+    assert passed, report[-3000:]
+    after = files_under(folder)
+    assert sorted(after) == sorted(before), sorted(set(after) ^ set(before))
+    changed = [name for name in before if after[name] != before[name]]
+    assert not changed, f"nbgrader validate wrote over {changed}"
+
+
+# --------------------------------------------------------------------------- real-world bank (issue 21)
+_RESHAPE_LINE = "    return math.prod(in_shape) == math.prod(out_shape)\n"
+
+
+def _can_reshape(body):
+    return [Edit("reshape_answer", _RESHAPE_LINE, body)]
+
+
+def _units(value):
+    return [Edit("reshape_constants", "GENERATOR_LAST_FC_UNITS = 784", f"GENERATOR_LAST_FC_UNITS = {value}")]
+
+
+#: Correct answers in other common styles: every reshape check keeps its points.
+RESHAPE_VALID = {
+    "np_prod_bool_": _can_reshape("    import numpy as np\n    return np.prod(in_shape) == np.prod(out_shape)\n"),
+    "reduce_mul": _can_reshape("    from functools import reduce\n    import operator\n"
+                               "    return reduce(operator.mul, in_shape, 1) == reduce(operator.mul, out_shape, 1)\n"),
+    "loop": _can_reshape("    size_in = size_out = 1\n    for size in in_shape:\n        size_in *= size\n"
+                         "    for size in out_shape:\n        size_out *= size\n    return size_in == size_out\n"),
+    # the "just try it" style of forum answers: let numpy / torch say whether the reshape works
+    "numpy_try_reshape": _can_reshape("    import numpy as np\n    try:\n        np.empty(in_shape).reshape(out_shape)\n"
+                                      "    except ValueError:\n        return False\n    return True\n"),
+    "torch_try_view": _can_reshape("    import torch\n    try:\n        torch.empty(in_shape).view(*out_shape)\n"
+                                   "    except RuntimeError:\n        return False\n    return True\n"),
+    "units_np_prod": _units("np.prod([28, 28, 1])") + [Edit("reshape_constants", "# Replace each",
+                                                            "import numpy as np\n# Replace each")],
+    "units_product": _units("28 * 28 * 1"),
+    "hints_from_function": [Edit("reshape_constants", "RESHAPE_600_TO_20_20_2 = False",
+                                 "RESHAPE_600_TO_20_20_2 = can_reshape([600], [20, 20, 2])")],
+}
+#: Real bugs: each loses points in the reshape part.
+RESHAPE_BUGS = {
+    "whole_multiple": _can_reshape("    return math.prod(in_shape) % math.prod(out_shape) == 0\n"),
+    "whole_multiple_either_way": _can_reshape(
+        "    a, b = math.prod(in_shape), math.prod(out_shape)\n    return max(a, b) % min(a, b) == 0\n"),
+    "enough_values": _can_reshape("    return math.prod(in_shape) >= math.prod(out_shape)\n"),
+    "first_axis_only": _can_reshape("    return in_shape[0] == math.prod(out_shape)\n"),
+    "sum_of_sizes": _can_reshape("    return sum(in_shape) == sum(out_shape)\n"),
+    "number_of_axes": _can_reshape("    return len(in_shape) == len(out_shape)\n"),
+    "units_first_layer": _units("256"),
+    "units_as_shape": _units("[28, 28, 1]"),
+    "hint_as_string": [Edit("reshape_constants", "RESHAPE_800_TO_20_10_4 = True", 'RESHAPE_800_TO_20_10_4 = "True"')],
+}
+
+
+def test_reshape_bank_bugs_caught_and_valid_kept(source, capsys):
+    """Do the real-world-style answers of Problem 2 grade right both ways: every valid style
+    (np.bool_, np.int64, try-reshape) keeps all reshape points, every bug (whole multiples
+    included) loses some; and does the quick check already catch the can_reshape bugs?"""
+    from lab_checks import namespace_with, quick_check_failures, quick_checks
+
+    quick = quick_checks(source, ASSIGNMENT)["reshape_checks"]
+    kept, caught, quick_caught, wrong = 0, 0, 0, []
+    for name, edits in {**RESHAPE_VALID, **RESHAPE_BUGS}.items():
+        namespace = namespace_with(source, edits)
+        result = grade_all(ASSIGNMENT, namespace, ["reshape"])["reshape"]
+        if name in RESHAPE_VALID:
+            kept += not result.failed_checks
+            if result.failed_checks:
+                wrong.append((name, result.failed_checks))
+            assert not quick_check_failures({"reshape_checks": quick}, dict(namespace)), name
+        else:
+            caught += bool(result.failed_checks)
+            if not result.failed_checks:
+                wrong.append((name, "kept full marks"))
+            quick_caught += bool(quick_check_failures({"reshape_checks": quick}, dict(namespace)))
+    with capsys.disabled():
+        print(f"\nplayground reshape bank: bugs caught {caught}/{len(RESHAPE_BUGS)}, "
+              f"valid kept {kept}/{len(RESHAPE_VALID)}; quick check catches {quick_caught}/{len(RESHAPE_BUGS)} bugs")
+    assert not wrong, wrong
+
+
+# --------------------------------------------------------------------------- quick checks (issue 26)
+def _edit_record(index, change):
+    def edit(folder):
+        records = _records(folder)
+        change(records[index])
+        _write(folder, records)
+    return edit
+
+
+def _delete_png(index):
+    def delete(folder):
+        (folder / _records(folder)[index]["snapshot"]).unlink()
+    return delete
+
+
+def _set_scores(record, **values):
+    record["scores"].update(values)
+
+
+#: The lab's signature mistakes with the hand-in files, where the student is: a snapshot lost,
+#: a log line edited by hand (examples, scores, settings), a note typed into the log, a picture
+#: swapped for another.
+LOG_MISTAKES = {
+    **{f"deleted_png_{index + 1}": _delete_png(index) for index in range(6)},
+    "examples_edited": _edit_record(4, lambda r: r.update(examples=30_000)),
+    "examples_edited_slightly": _edit_record(1, lambda r: r.update(examples=r["examples"] + 64)),
+    "counts_edited": _edit_record(1, lambda r: _set_scores(r, class_counts=[50] * 10, coverage=10,
+                                                           covered_classes=list(range(10)))),
+    "confident_rate_edited": _edit_record(1, lambda r: _set_scores(r, confident_rate=0.9)),
+    "metrics_edited": _edit_record(3, lambda r: r["metrics"].update(d_loss=0.7)),
+    "learning_rate_edited": _edit_record(3, lambda r: r.update(g_lr=5e-4)),
+    "note_in_log": lambda folder: _garbage_line(folder),
+    "picture_swapped": lambda folder: (folder / "playground_002.png").write_bytes(
+        (folder / "playground_001.png").read_bytes()),
+}
+
+
+def test_log_quick_check_catches_the_signature_mistakes(source, reference_namespace, tmp_path, monkeypatch, capsys):
+    """Does the log's quick check fail, with a message that says what to change, on each signature
+    mistake with the hand-in files (a deleted PNG, an edited examples value, edited scores...), while
+    the reference files pass? Prints the catch rate per part."""
+    from lab_checks import quick_check_failures, quick_checks
+
+    quick = quick_checks(source, ASSIGNMENT)
+    log_cells = {grade_id: code for grade_id, code in quick.items() if "ExperimentLog" in code}
+    rates, missed = {}, []
+    for name, mistake in {"reference": None, **LOG_MISTAKES}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        FILES.reference_files(folder)
+        if mistake:
+            mistake(folder)
+        monkeypatch.chdir(folder)
+        failed = quick_check_failures(log_cells, dict(reference_namespace))
+        if mistake is None:
+            assert not failed, failed
+            continue
+        message = str(failed.get("log_checks", ""))
+        good = bool(message) and any(word in message for word in ("hand in", "put back", "remove it"))
+        caught, total = rates.get("log", (0, 0))
+        rates["log"] = (caught + good, total + 1)
+        if not good:
+            missed.append((name, message))
+    with capsys.disabled():
+        for part, (caught, total) in rates.items():
+            print(f"\nplayground quick checks, part {part}: {caught}/{total} signature mistakes caught")
+    assert not missed, missed
+
+
+# --------------------------------------------------------------------------- claims bound to evidence (issue 22)
+def _forge_chunk(folder, index, pixels_from=None, **changes):
+    """What a hostile student can do with the public code: change log entry ``index`` (``changes``),
+    give its PNG (or the pixels of snapshot ``pixels_from``) a text chunk written with the kit's
+    public key, fingerprint and digest for the changed line, and fix the line's SHA-256."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from ganlab_kit.widgets.playground_state import (PNG_KEY, configuration_fingerprint, png_sha256,
+                                                     read_png_record, record_digest)
+
+    records = _records(folder)
+    record = records[index]
+    for key, value in changes.items():
+        if key == "scores":
+            record["scores"].update(value)
+        else:
+            record[key] = value
+    source = folder / (records[pixels_from]["snapshot"] if pixels_from is not None else record["snapshot"])
+    summary = read_png_record(source)
+    summary.update(index=record["index"], run=record["run"], examples=record["examples"],
+                   configuration=configuration_fingerprint(record), record=record_digest(record))
+    info = PngInfo()
+    info.add_text(PNG_KEY, json.dumps(summary))
+    with Image.open(source) as image:
+        image.load()
+        image.save(folder / "forged.png", format="PNG", pnginfo=info)
+    (folder / "forged.png").replace(folder / record["snapshot"])
+    record["png_sha256"] = png_sha256(folder / record["snapshot"])
+    _write(folder, records)
+    return record
+
+
+@pytest.mark.parametrize("forgery", ["scores_edited", "all_ten_digits_claimed", "pixels_from_another_snapshot",
+                                     "pixels_from_another_run"])
+def test_claims_are_bound_to_their_pictures(reference_namespace, parts, tmp_path, forgery):
+    """Does a log line whose claims its picture does not back up lose its problem's points with a
+    feedback line, even when its PNG chunk was rewritten with the kit's public key, fingerprint and
+    digest (edited scores re-derived from the samples drawn in the PNG; pixels copied from another
+    snapshot)?"""
+    FILES.reference_files(tmp_path)
+    records = _records(tmp_path)
+    d_faster = next(i for i, r in enumerate(records) if r["d_lr"] > r["g_lr"])
+    first_run_25k = next(i for i, r in enumerate(records) if r["examples"] >= 25_000)
+    if forgery == "scores_edited":
+        _forge_chunk(tmp_path, first_run_25k, scores={"confident_rate": 0.95})
+    elif forgery == "all_ten_digits_claimed":
+        _forge_chunk(tmp_path, first_run_25k, scores={"class_counts": [50] * 10, "coverage": 10,
+                                                      "covered_classes": list(range(10))})
+    elif forgery == "pixels_from_another_snapshot":
+        _forge_chunk(tmp_path, d_faster, pixels_from=d_faster + 1)
+    else:
+        _forge_chunk(tmp_path, d_faster, pixels_from=0)
+    results = grade_all(ASSIGNMENT, reference_namespace, parts, tmp_path)
+    log = results["log"]
+    assert "test_log_matches_snapshots" in log.failed_checks, log.failed_checks
+    feedback = " ".join(check.feedback or "" for check in log.checks if not check.passed)
+    assert "scores" in feedback or "samples drawn" in feedback, feedback
+    lost = {part for part, result in results.items() if result.failed_checks} - {"log"}
+    # the forged line stops counting: run 1's 25,000 snapshot, or run 3 (the D-faster run)
+    assert lost == {"scores_edited": {"first_run"}, "all_ten_digits_claimed": {"first_run"},
+                    "pixels_from_another_snapshot": {"configurations"},
+                    "pixels_from_another_run": {"configurations"}}[forgery], lost
+
+
+def test_each_student_has_a_seed_of_their_own(monkeypatch, tmp_path):
+    """Do two students (JupyterHub users) get different seeds, recorded in their logs, and does one
+    student get the same seed each time?"""
+    from ganlab_kit.widgets.playground_state import TrainingSettings, student_seed
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "ada")
+    ada = student_seed()
+    assert TrainingSettings().seed == ada == student_seed()
+    monkeypatch.setenv("JUPYTERHUB_USER", "grace")
+    assert TrainingSettings().seed != ada
+    assert TrainingSettings(seed=7).seed == 7

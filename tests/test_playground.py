@@ -15,7 +15,8 @@ from ganlab_kit.torch_gan.layer_spec import (PRESETS, Layer, ModelSpec, build_mo
 from ganlab_kit.widgets import ExperimentLog, Playground  # noqa: E402
 from ganlab_kit.widgets.playground_state import (PNG_KEY, PlaygroundSession,  # noqa: E402
                                                  TrainingSettings, configuration_fingerprint,
-                                                 png_sha256, read_log, read_png_record)
+                                                 png_sha256, read_log, read_png_record, record_digest,
+                                                 record_problem, samples_from_png, score_pixels)
 
 
 @pytest.fixture(scope="module")
@@ -208,8 +209,12 @@ def test_snapshot_writes_png_and_log_line(playground, tmp_path):
     assert sum(last["scores"]["class_counts"]) == last["scores"]["n"] and 0 <= last["scores"]["coverage"] <= 10
     png = tmp_path / last["snapshot"]
     assert png_sha256(png) == last["png_sha256"]
-    assert read_png_record(png) == {"index": last["index"], "run": last["run"], "examples": 704,
-                                    "configuration": configuration_fingerprint(last)}
+    summary = read_png_record(png)
+    assert summary == {"index": last["index"], "run": last["run"], "examples": 704,
+                       "configuration": configuration_fingerprint(last), "record": record_digest(last),
+                       "samples": summary["samples"]}
+    assert summary["samples"][2:] == [25, 500] and record_problem(last, tmp_path, rescore=True) is None
+    assert score_pixels(samples_from_png(png)) == last["scores"]  # the drawn samples are the scored ones
     log = ExperimentLog(tmp_path / "playground_log.jsonl")
     assert len(log) == 2 and "auto 640" not in log._repr_html_() and last["snapshot"] in log._repr_html_()
     assert "data:image/png;base64," in log.gallery().data

@@ -2,22 +2,21 @@
 
 The experiment parts read the submitted log (``playground_log.jsonl``) and its snapshot
 PNGs next to the notebook, with safe readers only (JSON, Pillow). A record counts for
-the experiment checks only when its snapshot is there, unchanged (its SHA-256 matches)
-and carries the record's own run, index, examples and configuration fingerprint; the ``log`` part reports the
-records that do not.
+the experiment checks only when its snapshot is there, unchanged (its SHA-256 matches),
+carries the record's own run, index, examples, configuration fingerprint and digest, and the
+500 samples drawn in it score what the record claims (re-scored here with the shipped
+classifier); the ``log`` part reports the records that do not.
 """
 import hashlib
 import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from ganlab_kit.torch_gan.layer_spec import preset
-from ganlab_kit.widgets.playground_state import configuration_fingerprint
+from ganlab_kit.widgets.playground_state import record_problem, samples_from_png
 
 LOG_NAME = "playground_log.jsonl"
-PNG_KEY = "ganlab-playground"
 DIGIT_DATA = ("mnist-offline", "mnist")
 MNIST_SHAPE = (28, 28, 1)
 #: Examples each configuration of problems 4 and 5 must be trained for.
@@ -53,43 +52,11 @@ def read_records(path):
     return records, problems
 
 
-def png_summary(path):
-    """The run / index / examples a snapshot PNG carries (None if it carries none)."""
-    try:
-        with Image.open(path) as image:
-            if image.format != "PNG":
-                return None
-            image.load()
-            text = dict(getattr(image, "text", {}) or {})
-    except (OSError, ValueError):
-        return None
-    try:
-        summary = json.loads(text.get(PNG_KEY, ""))
-    except ValueError:
-        return None
-    return summary if isinstance(summary, dict) else None
-
-
 def snapshot_problem(record, directory):
-    """Why the record's snapshot does not back it up, or None when it does."""
-    name = str(record["snapshot"])
-    path = directory / name
-    if Path(name).name != name or not path.is_file():
-        return f"snapshot {name} (log entry {record['index']}) is missing"
-    if hashlib.sha256(path.read_bytes()).hexdigest() != record["png_sha256"]:
-        return f"{name} is not the picture saved with log entry {record['index']}"
-    summary = png_summary(path)
-    if summary is None:
-        return f"{name} is not a Playground snapshot"
-    mine = {key: record[key] for key in ("index", "run", "examples")}
-    if {key: summary.get(key) for key in mine} != mine:
-        return (f"log entry {record['index']} says run {record['run']} at {record['examples']:,} "
-                f"examples, its picture {name} says run {summary.get('run')} at "
-                f"{summary.get('examples')} examples")
-    if summary.get("configuration") != configuration_fingerprint(record):
-        return (f"log entry {record['index']} names other models or settings than the ones its "
-                f"picture {name} was taken with")
-    return None
+    """Why the record's snapshot does not back it up, or None when it does: the picture is there,
+    unchanged, carries the record's run, index, examples, configuration and digest, and the
+    samples drawn in it score (with the shipped classifier) what the record says."""
+    return record_problem(record, directory, rescore=True)
 
 
 def configuration(record):
@@ -129,7 +96,26 @@ class Log:
         self.directory = Path(directory)
         self.records, self.line_problems = read_records(self.directory / LOG_NAME)
         self.problems = {record["index"]: snapshot_problem(record, self.directory) for record in self.records}
+        self._same_samples_elsewhere()
         self.backed = [record for record in self.records if self.problems[record["index"]] is None]
+
+    def _same_samples_elsewhere(self):
+        """A picture whose drawn samples are those of another moment of training (another run or
+        number of examples) was copied from that snapshot: neither record counts."""
+        seen = {}
+        for record in self.records:
+            if self.problems[record["index"]] is not None:
+                continue
+            pixels = samples_from_png(self.directory / record["snapshot"])
+            key = None if pixels is None else hashlib.sha256(pixels.tobytes()).hexdigest()
+            other = seen.get(key)
+            if other is not None and (other["run"], other["examples"]) != (record["run"], record["examples"]):
+                for one in (record, other):
+                    self.problems[one["index"]] = (
+                        f"the samples drawn in {record['snapshot']} and {other['snapshot']} are the same "
+                        "although their log lines are other moments of training: hand in the pictures "
+                        "the Playground saved")
+            seen.setdefault(key, record)
 
     def runs(self):
         """run -> its backed-up records, by examples."""

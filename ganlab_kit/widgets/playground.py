@@ -24,6 +24,7 @@ calling ``.click()``. Headless executions (nbgrader, nbconvert) show a static PN
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 from functools import partial
@@ -35,7 +36,7 @@ from . import drawing
 from .environment import display_mode, show_png
 from .playground_state import (AUTO_SNAPSHOTS, DATASET_CHOICES, LOG_NAME, OPTIMIZERS,
                                PlaygroundSession, TrainingSettings, draw_playground,
-                               gallery_html, log_table_html, read_log)
+                               gallery_html, log_table_html, read_log, record_problem)
 from .state import RedrawThrottle
 
 __all__ = ["Playground", "ModelColumn", "LayerRow", "ExperimentLog"]
@@ -520,6 +521,26 @@ class ExperimentLog:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def problems(self, rescore: bool = False) -> List[str]:
+        """What keeps records from counting, one sentence each with what to do: a snapshot
+        missing or changed, a line edited after its snapshot (``rescore``: also score the
+        samples drawn in each snapshot again and compare them with the line's scores)."""
+        found = []
+        for number, line in enumerate(self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+                                      if self.path.is_file() else [], 1):
+            try:
+                ok = isinstance(json.loads(line), dict) if line.strip() else True
+            except ValueError:
+                ok = False
+            if not ok:
+                found.append(f"line {number} of {self.path.name} is not a Playground record: remove it "
+                             "(write notes in the notebook, not in the log)")
+        for record in self.records:
+            problem = record_problem(record, self.path.parent, rescore=rescore)
+            if problem:
+                found.append(problem)
+        return found
 
     def _repr_html_(self) -> str:
         return log_table_html(self.records)

@@ -42,7 +42,8 @@ __all__ = [
     "PNG_KEY", "TrainingSettings", "PlaygroundSession", "make_optimizer",
     "read_log", "read_png_record", "png_sha256", "configuration_fingerprint",
     "CONFIGURATION_FIELDS", "log_table_html", "gallery_html", "runs_of",
-    "draw_playground",
+    "draw_playground", "record_digest", "score_pixels", "samples_from_png", "record_problem",
+    "SAMPLES_COLUMNS",
 ]
 
 #: Optimizers offered for each network.
@@ -62,8 +63,13 @@ PNG_KEY = "ganlab-playground"
 FOREVER_STEPS = 10 ** 9
 #: Shown in the view: real and generated images, each labelled with D's P(real).
 VIEW_IMAGES = 9
-#: Samples the classifier scores at each snapshot of a digit run.
+#: Samples the classifier scores at each snapshot of a digit run; the snapshot draws them all
+#: (as 8-bit pixels, the very values scored), so a grader can score the picture again.
 SCORED_SAMPLES = 500
+#: Columns of the scored samples' grid at the bottom of a snapshot (28 x 28 pixels each, no gaps).
+SAMPLES_COLUMNS = 25
+#: Grey levels of the scored samples (drawn and scored at these levels: a snapshot stays small).
+SAMPLE_LEVELS = 16
 
 
 @dataclass
@@ -76,7 +82,11 @@ class TrainingSettings:
     d_optimizer: str = "adam"
     d_lr: float = 2e-4            # discriminator learning rate
     batch_size: int = 64          # real images per step (and as many fakes)
-    seed: int = 0                 # weights, noise and batch order of a fresh run
+    seed: Optional[int] = None    # weights, noise and batch order of a fresh run (None: your own, see student_seed)
+
+    def __post_init__(self) -> None:
+        if self.seed is None:
+            self.seed = student_seed()
 
     def check(self) -> None:
         for name in ("g_optimizer", "d_optimizer"):
@@ -87,6 +97,22 @@ class TrainingSettings:
                 raise ValueError(f"{name} must be a positive learning rate, got {getattr(self, name)}")
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+
+
+def student_seed() -> int:
+    """A seed of the student's own, from who runs the notebook (JupyterHub's user, nbgrader's
+    student id, else the login name), so two students' runs (and logs) differ; the log records it."""
+    import getpass
+
+    identity = os.environ.get("JUPYTERHUB_USER") or os.environ.get("NBGRADER_STUDENT_ID")
+    if not identity:
+        try:
+            identity = getpass.getuser()
+        except (KeyError, OSError):  # no login name (a container without a passwd entry)
+            identity = ""
+    if not identity:
+        return 0
+    return int(hashlib.sha256(identity.encode("utf-8")).hexdigest()[:8], 16) % 1_000_000
 
 
 def make_optimizer(name: str, parameters, lr: float):
@@ -155,6 +181,115 @@ def configuration_fingerprint(record: Dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def record_digest(record: Dict[str, Any]) -> str:
+    """A short hash of a whole log record (but its PNG's SHA-256): the snapshot PNG carries it,
+    so a line edited after its snapshot no longer matches its picture."""
+    text = json.dumps({key: value for key, value in record.items() if key != "png_sha256"}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def score_pixels(pixels: np.ndarray) -> Dict[str, Any]:
+    """The digit classifier's scores of uint8 samples ``(N, 28, 28)`` (what a log record keeps)."""
+    from ..scoring import score_images
+
+    images = np.asarray(pixels, dtype=np.float32).reshape(len(pixels), 1, 28, 28) / 127.5 - 1.0
+    result = score_images(images, reference=None)
+    return {"n": int(len(pixels)), "confident_rate": round(result.confident_rate, 4),
+            "coverage": int(result.coverage), "covered_classes": list(result.covered_classes),
+            "class_counts": [int(c) for c in result.class_counts],
+            "inception_score": round(result.inception_score, 4)}
+
+
+def samples_from_png(path: Union[str, os.PathLike], summary: Optional[Dict[str, Any]] = None
+                     ) -> Optional[np.ndarray]:
+    """The scored samples drawn in a snapshot, uint8 ``(N, 28, 28)`` (None without them)."""
+    from PIL import Image
+
+    summary = read_png_record(path) if summary is None else summary
+    box = (summary or {}).get("samples")
+    if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) and v >= 0 for v in box)):
+        return None
+    left, top, columns, count = box
+    if not 0 < count <= 10 * SCORED_SAMPLES or not 0 < columns <= count:
+        return None
+    rows = math.ceil(count / columns)
+    try:
+        with Image.open(path) as image:
+            grey = np.asarray(image.convert("L"))
+    except (OSError, ValueError):
+        return None
+    if grey.shape[0] < top + rows * 28 or grey.shape[1] < left + columns * 28:
+        return None
+    grid = grey[top:top + rows * 28, left:left + columns * 28]
+    tiles = grid.reshape(rows, 28, columns, 28).transpose(0, 2, 1, 3).reshape(rows * columns, 28, 28)
+    return np.ascontiguousarray(tiles[:count])
+
+
+def _scores_differ(claimed: Any, measured: Dict[str, Any]) -> bool:
+    """Do a record's scores disagree with those measured on its picture, beyond the sample or two
+    that float arithmetic on another machine may move across a decision?"""
+    from ..scoring.metrics import COVERAGE_SHARE
+
+    if not isinstance(claimed, dict):
+        return True
+    counts, rate, n = claimed.get("class_counts"), claimed.get("confident_rate"), measured["n"]
+    if not (isinstance(counts, list) and len(counts) == len(measured["class_counts"])
+            and all(isinstance(c, int) for c in counts) and sum(counts) == n == claimed.get("n")
+            and isinstance(rate, (int, float))):
+        return True
+    moved = sum(abs(a - b) for a, b in zip(counts, measured["class_counts"]))
+    covered = [digit for digit, count in enumerate(counts) if count / n >= COVERAGE_SHARE]
+    return (moved > max(2, n // 100) or abs(rate - measured["confident_rate"]) > 0.01
+            or claimed.get("coverage") != len(covered) or claimed.get("covered_classes") != covered)
+
+
+#: PNG SHA-256 -> the scores measured on the samples drawn in it (a picture is scored once).
+_MEASURED: Dict[str, Dict[str, Any]] = {}
+
+
+def record_problem(record: Dict[str, Any], directory: Union[str, os.PathLike] = ".",
+                   rescore: bool = False) -> Optional[str]:
+    """Why a log record is not backed by its snapshot (a sentence that says what to do), or None.
+
+    Checks that the PNG is there, unchanged, and carries the record's index, run, examples,
+    configuration and digest; ``rescore``: also scores the samples drawn in the PNG again and
+    compares them with the record's scores."""
+    name = str(record.get("snapshot"))
+    path = Path(directory) / name
+    index = record.get("index")
+    if Path(name).name != name or not path.is_file():
+        return (f"snapshot {name} (log entry {index}) is missing: hand in every playground_*.png "
+                "next to the notebook, or delete that line from the log")
+    if png_sha256(path) != record.get("png_sha256"):
+        return (f"{name} is not the picture saved with log entry {index}: hand in the snapshot as the "
+                "Playground saved it")
+    summary = read_png_record(path)
+    if summary is None:
+        return f"{name} is not a Playground snapshot: hand in the PNG the Playground saved"
+    for key in ("index", "run", "examples"):
+        if summary.get(key) != record.get(key):
+            return (f"log entry {index} says {key} {record.get(key)!r}, its picture {name} says "
+                    f"{summary.get(key)!r}: the log was edited; put back the value the Playground wrote "
+                    "(or take a new snapshot)")
+    if summary.get("configuration") != configuration_fingerprint(record):
+        return (f"log entry {index} names other models or settings than its picture {name} was taken "
+                "with: put back what the Playground wrote")
+    if "record" in summary and summary["record"] != record_digest(record):
+        return (f"log entry {index} was edited after its snapshot {name} was taken (its scores, metrics "
+                "or another field no longer match the picture): put back the line the Playground wrote")
+    if rescore and record.get("scores") is not None:
+        measured = _MEASURED.get(record["png_sha256"])
+        if measured is None:
+            pixels = samples_from_png(path, summary)
+            if pixels is None:
+                return f"{name} does not show the samples the log entry {index} scores"
+            measured = _MEASURED[record["png_sha256"]] = score_pixels(pixels)
+        if _scores_differ(record["scores"], measured):
+            return (f"the scores of log entry {index} are not those of the samples drawn in {name}: "
+                    "hand in the log and snapshots as the Playground wrote them")
+    return None
+
+
 def read_log(path: Union[str, os.PathLike] = LOG_NAME) -> List[Dict[str, Any]]:
     """The records of an experiment log, oldest first ([] when there is no log).
 
@@ -211,21 +346,22 @@ def log_table_html(records: Sequence[Dict[str, Any]]) -> str:
     """The log as an HTML table: one row per snapshot."""
     if not records:
         return "<i>The experiment log is empty: press Snapshot in the Playground.</i>"
-    head = ("<tr><th>#</th><th>run</th><th>data</th><th>examples</th><th>G</th><th>D</th>"
+    head = ("<tr><th>#</th><th>run</th><th>seed</th><th>data</th><th>examples</th><th>G</th><th>D</th>"
             "<th>G opt / lr</th><th>D opt / lr</th><th>D loss</th><th>G loss</th><th>D acc</th>"
-            "<th>confident</th><th>digits covered</th><th>per-digit counts 0-9</th><th>snapshot</th></tr>")
+            "<th>confident</th><th>digits covered</th><th>per-digit counts (digit: samples)</th>"
+            "<th>snapshot</th></tr>")
     rows = []
     for r in records:
         m, s = r.get("metrics", {}), r.get("scores") or {}
         counts = s.get("class_counts")
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            r.get("index"), r.get("run"), r.get("data"), f"{r.get('examples', 0):,}",
+            r.get("index"), r.get("run"), r.get("seed"), r.get("data"), f"{r.get('examples', 0):,}",
             _model_text(r.get("generator", {})), _model_text(r.get("discriminator", {})),
             f"{r.get('g_optimizer')} {r.get('g_lr')}", f"{r.get('d_optimizer')} {r.get('d_lr')}",
             _fmt(m.get("d_loss")), _fmt(m.get("g_loss")), _fmt(m.get("d_accuracy")),
             "" if not s else f"{s.get('confident_rate', 0):.0%}",
             "" if not s else f"{s.get('coverage')}/10",
-            "" if counts is None else " ".join(str(c) for c in counts),
+            "" if counts is None else " · ".join(f"{digit}: {count}" for digit, count in enumerate(counts)),
             r.get("snapshot"))) + "</tr>")
     return ("<table style='font-size:12px'><thead>" + head + "</thead><tbody>" + "".join(rows)
             + "</tbody></table>")
@@ -247,8 +383,11 @@ def gallery_html(records: Sequence[Dict[str, Any]], directory: Union[str, os.Pat
             items.append(f"<div style='margin:4px'>#{r.get('index')}: {html.escape(str(path.name))} "
                          "is missing</div>")
             continue
+        box = (read_png_record(path) or {}).get("samples")
         with Image.open(path) as image:
             image = image.convert("RGB")
+            if isinstance(box, list) and len(box) == 4 and isinstance(box[1], int) and 24 < box[1] < image.height:
+                image = image.crop((0, 0, image.width, box[1] - 24))  # the view, not the 500 scored samples
             image.thumbnail((width, width * 4))
             image = image.quantize(colors=64)  # a plot and digits: a small palette keeps notebooks light
             buffer = io.BytesIO()
@@ -324,6 +463,48 @@ def draw_playground(session: "PlaygroundSession", live: bool = True):
     image.paste(grid.convert("RGB"), (text_width + 20, 38))
     image.paste(curves.convert("RGB"), (text_width + grid.width + 30, 38))
     return image
+
+
+def _quantize(pixels: np.ndarray) -> np.ndarray:
+    """uint8 grey pixels rounded to the nearest of SAMPLE_LEVELS levels (0 and 255 kept)."""
+    step = 255 / (SAMPLE_LEVELS - 1)
+    return (np.round(pixels.astype(np.float32) / step) * step + 0.5).astype(np.uint8)
+
+
+def _with_scored_samples(image, pixels: np.ndarray):
+    """The view with the scored samples drawn below it at 1:1, and their box
+    ``[left, top, columns, count]`` (what :func:`samples_from_png` reads back). A palette image:
+    the view in up to 240 colours, the samples' grey levels exact (a snapshot stays small)."""
+    from PIL import Image, ImageDraw
+
+    count = len(pixels)
+    columns = min(SAMPLES_COLUMNS, count)
+    rows = math.ceil(count / columns)
+    grid = np.zeros((rows * 28, columns * 28), dtype=np.uint8)
+    for number, tile in enumerate(pixels):
+        row, column = divmod(number, columns)
+        grid[row * 28:(row + 1) * 28, column * 28:(column + 1) * 28] = tile
+    left, top = 10, image.height + 24
+    canvas = drawing._new(max(image.width, left + columns * 28 + 10), top + rows * 28 + 10)
+    canvas.paste(image.convert("RGB"), (0, 0))
+    ImageDraw.Draw(canvas).text((left, image.height + 4), f"the {count} samples the digit classifier "
+                                "scored for the log (fixed noise)", fill=drawing.COLORS["text"],
+                                font=drawing._font(12))
+    view = canvas.quantize(colors=256 - SAMPLE_LEVELS, dither=Image.Dither.NONE)
+    palette = view.getpalette()[:3 * (256 - SAMPLE_LEVELS)]
+    palette += [0] * (3 * (256 - SAMPLE_LEVELS) - len(palette))
+    levels = _quantize(np.arange(256, dtype=np.uint8))
+    greys = sorted(set(levels.tolist()))
+    for grey in greys:
+        palette += [grey, grey, grey]
+    view.putpalette(palette)
+    index_of = {grey: 256 - SAMPLE_LEVELS + number for number, grey in enumerate(greys)}
+    indices = np.vectorize(index_of.__getitem__, otypes=[np.uint8])(_quantize(grid))
+    array = np.array(view)
+    array[top:top + rows * 28, left:left + columns * 28] = indices
+    result = Image.fromarray(array, mode="P")
+    result.putpalette(palette)
+    return result, [left, top, columns, count]
 
 
 # --------------------------------------------------------------------------- the session
@@ -647,11 +828,15 @@ class PlaygroundSession:
 
     def scores(self) -> Optional[Dict[str, Any]]:
         """The digit classifier's scores of the generator's samples (digit data only)."""
+        pixels = self.scored_pixels()
+        return None if pixels is None else score_pixels(pixels)
+
+    def scored_pixels(self) -> Optional[np.ndarray]:
+        """The samples the classifier scores, as uint8 ``(N, 28, 28)`` (digit data only): fixed
+        noise, so snapshots of one run show the same noise's images."""
         if self.trainer is None or self.settings.data not in DIGIT_DATASETS:
             return None
         import torch
-
-        from ..scoring import score_images
 
         generator = self.trainer.generator
         rng = torch.Generator().manual_seed(12345)
@@ -659,13 +844,10 @@ class PlaygroundSession:
                  if self.generator.noise == "uniform" else
                  torch.randn(SCORED_SAMPLES, self.generator.latent_dim, generator=rng))
         images = self.trainer.sample(noise)
-        result = score_images(images, reference=None)
-        return {"n": SCORED_SAMPLES, "confident_rate": round(result.confident_rate, 4),
-                "coverage": int(result.coverage), "covered_classes": list(result.covered_classes),
-                "class_counts": [int(c) for c in result.class_counts],
-                "inception_score": round(result.inception_score, 4)}
+        return _quantize(drawing.to_pixels(images)[..., 0])
 
-    def record(self, reason: str, index: int, snapshot: str) -> Dict[str, Any]:
+    def record(self, reason: str, index: int, snapshot: str,
+               pixels: Optional[np.ndarray] = None) -> Dict[str, Any]:
         s, state = self.settings, self.state
         metrics = {name: state.latest(name) for name in
                    ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")}
@@ -681,7 +863,8 @@ class PlaygroundSession:
             "generator": self.generator.to_dict(), "discriminator": self.discriminator.to_dict(),
             "g_optimizer": s.g_optimizer, "g_lr": float(s.g_lr),
             "d_optimizer": s.d_optimizer, "d_lr": float(s.d_lr),
-            "metrics": metrics, "scores": self.scores(), "snapshot": snapshot,
+            "metrics": metrics, "scores": None if pixels is None else score_pixels(pixels),
+            "snapshot": snapshot,
         }
 
     def snapshot(self, reason: str = "button") -> Dict[str, Any]:
@@ -693,14 +876,18 @@ class PlaygroundSession:
             records = read_log(self.log_path)
             index = max([r.get("index", 0) for r in records if isinstance(r.get("index"), int)] + [0]) + 1
             name = f"playground_{index:03d}.png"
-            record = self.record(reason, index, name)
+            pixels = self.scored_pixels()
+            record = self.record(reason, index, name, pixels)
+            image = draw_playground(self)
+            summary = {"index": index, "run": self.run, "examples": record["examples"],
+                       "configuration": configuration_fingerprint(record), "record": record_digest(record)}
+            if pixels is not None:
+                image, summary["samples"] = _with_scored_samples(image, pixels)
             info = PngInfo()
-            info.add_text(PNG_KEY, json.dumps({"index": index, "run": self.run,
-                                               "examples": record["examples"],
-                                               "configuration": configuration_fingerprint(record)}))
+            info.add_text(PNG_KEY, json.dumps(summary))
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.directory / name
-            draw_playground(self).save(path, format="PNG", pnginfo=info, optimize=True)
+            image.save(path, format="PNG", pnginfo=info, optimize=True)
             record["png_sha256"] = png_sha256(path)
             with open(self.log_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")
