@@ -90,7 +90,9 @@ def test_ta_grades_written_answers_in_formgrader(tmp_path):
         with chromium_page(tmp_path, server, "formgrader", viewport=(1300, 900)) as page:
             from playwright.sync_api import expect
 
-            page.goto(f"{server.url}/formgrader/gradebook/{LAB}/{LAB}?token={TOKEN}", timeout=120_000)
+            # log in as JupyterLab does (the token sets the session cookie formgrader's API calls use)
+            page.goto(f"{server.url}/lab?token={TOKEN}", wait_until="commit", timeout=120_000)
+            page.goto(f"{server.url}/formgrader/gradebook/{LAB}/{LAB}", timeout=120_000)
             # the TA opens the (only) submission from the gradebook's list
             page.locator("a[href*='/formgrader/submissions/']").first.click(timeout=120_000)
             expect(page.locator("input.score#q1_answer")).to_be_visible(timeout=60_000)
