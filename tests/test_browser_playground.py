@@ -115,3 +115,129 @@ def test_playground_in_jupyterlab(jupyterlab, tmp_path):
     assert {record["reason"] for record in records} <= {"button", "auto 10000", "auto 25000"}
     assert all(record["generator"]["layers"][2] == {"kind": "fc", "units": 784} for record in records)
     assert all((jupyterlab.root / record["snapshot"]).is_file() for record in records)
+
+
+# --------------------------------------------------------------------------- the lab as a student walks it
+def _hand_in_files(folder: Path) -> dict:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())
+            if path.is_file() and (path.name.endswith(".png") or path.name.endswith(".jsonl"))}
+
+
+def _accept_kernel_dialogs(page, seconds: float = 90) -> None:
+    """Answer JupyterLab's "Select Kernel" dialog (with the kernel it proposes) until none is left;
+    on a busy machine the first click may not take, or the dialog comes back once."""
+    dialog = page.locator(".jp-Dialog")
+    deadline = time.monotonic() + seconds
+    while dialog.count() and time.monotonic() < deadline:
+        text = " ".join(dialog.first.inner_text().split())
+        assert text.startswith("Select Kernel"), f"JupyterLab shows a dialog: {text!r}"
+        accept = dialog.first.locator("button.jp-mod-accept")
+        if accept.count():
+            accept.first.click(timeout=10_000)
+        page.wait_for_timeout(2_000)
+    assert not dialog.count(), "JupyterLab's Select Kernel dialog did not close"
+
+
+@pytest.fixture
+def lab_server(tmp_path):
+    """JupyterLab with nbgrader's Validate button (no course config), the release notebook with
+    the reference answers typed in, and the reference log and snapshots beside it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from lab_checks import AUTOGRADER, answered_release, load_module, source_notebook
+    from test_browser_failure_modes import ValidatingJupyterLab
+
+    from ganlab_kit.grading.notebook import read_notebook, write_notebook as write_ipynb
+
+    server = ValidatingJupyterLab(tmp_path / "lab")
+    notebook = answered_release(read_notebook(source_notebook("playground")))
+    write_ipynb(notebook, server.root / "playground.ipynb")
+    load_module(AUTOGRADER / "playground" / "submissions.py", "playground_submissions").reference_files(server.root)
+    try:
+        server.start()
+        yield server, notebook
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_lab_notebook_walked_and_validated_in_jupyterlab(lab_server, tmp_path):
+    """The release notebook with the reference answers (and the reference log beside it): Run All
+    Cells; in the Playground, Train, Pause, then Model: Fully connected (the notebook's order: the
+    rows become the FC model, no error line, Train enabled), Train, Snapshot, Pause; the log's quick
+    check passes again; then nbgrader's Validate button says Success and leaves the log and every
+    snapshot byte for byte as the Playground wrote them."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import expect
+    from test_browser import open_notebook
+    from test_browser_lab import SETTLED, click_menu, save_and_read, text_of
+
+    server, notebook = lab_server
+    code = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    expect.set_options(timeout=30_000)
+    with chromium_page(tmp_path, server, "playground-lab-browser", timeout_ms=90_000,
+                       viewport=(1400, 1100)) as page:
+        open_notebook(page, server, "playground.ipynb")
+        for attempt in range(3):  # a click, or a run queued while JupyterLab swaps kernels, can be lost
+            _accept_kernel_dialogs(page)
+            click_menu(page, "Run", "Run All Cells")
+            page.wait_for_timeout(3_000)
+            _accept_kernel_dialogs(page)
+            page.wait_for_function(SETTLED, timeout=300_000, polling=1_000)
+            ran = save_and_read(page, server.root / "playground.ipynb", code)
+            if all(ran.cells[index].get("execution_count") for index in code):
+                break
+        else:
+            raise AssertionError("Run All Cells did not run every cell")
+        errors = {index: text_of(ran.cells[index], "error") for index in code}
+        assert not any(errors.values()), {index: text for index, text in errors.items() if text}
+        assert "each with its picture" in "".join(text_of(ran.cells[index], "stdout") for index in code)
+
+        widget = page.locator(".ganlab-playground")
+        expect(widget).to_be_visible(timeout=60_000)
+        train = page.locator(".ganlab-playground-train")
+        pause = page.locator(".ganlab-playground-pause")
+        status = page.locator(".ganlab-playground-status")
+        stats = page.locator(".ganlab-playground-stats")
+        error_line = page.locator(".ganlab-playground-error")
+        # Problem 1's start: Train, and Pause after a few steps
+        train.click()
+        expect(stats).to_contain_text(re.compile(r"examples trained: [1-9]"), timeout=90_000)
+        pause.click()
+        expect(status).to_contain_text("paused", timeout=30_000)
+        # Section 2: Model: Fully connected while the run is paused (issue 26's crash)
+        page.locator(".ganlab-playground-preset select").select_option("Fully connected")
+        rows = page.locator(".ganlab-generator-column .ganlab-layer-row")
+        expect(rows).to_have_count(5)
+        expect(rows.nth(2)).to_contain_text("→ [784]")   # the FC model's shapes in the FC rows
+        expect(rows.nth(4)).to_contain_text("→ [28, 28, 1]")
+        expect(error_line).to_have_text("")
+        expect(train).to_be_enabled()
+        expect(page.locator(".ganlab-playground-preset select")).to_be_enabled()
+        # train the FC model, snapshot, pause
+        train.click()
+        expect(stats).to_contain_text(re.compile(r"examples trained: [1-9]"), timeout=60_000)
+        page.locator(".ganlab-playground-snapshot").click()
+        expect(status).to_contain_text(re.compile(r"saved playground_0\d\d\.png"), timeout=60_000)
+        pause.click()
+        expect(status).to_contain_text("paused", timeout=30_000)
+        expect(error_line).to_have_text("")
+        page.locator(".ganlab-playground-reset").click()  # the run ends: nothing trains while validating
+        expect(train).to_have_text(re.compile("Train"))
+        before = _hand_in_files(server.root)
+        assert "playground_007.png" in before, sorted(before)  # the reference's six and the new one
+
+        # nbgrader's Validate button, as a student presses it before handing in
+        page.locator(".validate-button").first.click()
+        dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+        expect(dialog).to_have_count(1, timeout=600_000)
+        report = " ".join(dialog.first.inner_text().split())
+        assert "Success" in report, report[:2000]
+        dialog.first.locator("button.jp-mod-accept").click()
+
+    after = _hand_in_files(server.root)
+    assert sorted(after) == sorted(before)
+    assert [name for name in before if after[name] != before[name]] == []
+    from ganlab_kit.widgets import ExperimentLog
+
+    assert ExperimentLog(server.root / "playground_log.jsonl").problems(rescore=True) == []
