@@ -1,127 +1,218 @@
-"""Seconds to autograde submissions of the PyTorch GAN lab, and what parallel workers gain.
+"""Where the seconds of grading a submission go, per lab: the kit against plain nbgrader.
 
-Builds a throwaway course, hands in N submissions (the demo students in turn: the
-reference with its generator.pt, the untouched stub, typical mistakes), and grades
-them all with `ganlab autograde`'s engine twice, side by side: with 1 worker, then again
-(regrading) with 2. Prints the seconds per submission (each worker's own time: scratch
-course, nbgrader, kernel), the wall time of both runs and their ratio against the goal
-of 1.7x on 2 cores, and the in-process time of the hidden checks alone. ``--plain``
-also times plain `nbgrader autograde` on the same submissions (the engine's overhead).
+For each lab it builds a throwaway course, hands in the lab's demo students (the reference,
+the untouched stub and its typical mistakes; ``--students N`` takes the first N, ``--copies``
+hands each in several times), and grades them twice on the same submissions, one after the
+other in this one run:
 
-    python benchmarks/bench_autograde.py                   # 100 submissions (long: about 1.5 h here)
-    python benchmarks/bench_autograde.py --submissions 10
-    python benchmarks/bench_autograde.py --quick           # 4 submissions
+* **kit**: ``ganlab autograde``'s engine with 1 worker (isolated: sandboxed kernel, checker
+  process, one gradebook writer); then, with ``--workers 2``, again with 2 workers;
+* **plain**: plain ``nbgrader autograde LAB --force`` over the same course, unisolated (nbgrader's
+  own Execute in an ordinary kernel; the grade cells run as written, in the kernel).
 
-On a machine shared with other work the absolute seconds are inflated; the ratio of the
-two runs, measured one after the other on the same submissions, is the figure to read.
+It prints, per lab, the median seconds per submission split into stages: scratch course,
+nbgrader start, kernel start, first cell (the imports), the other notebook cells, checker,
+quality scoring, nbgrader's other work (its preprocessors, kernel shutdown, writing files),
+collecting the results and recording them in the gradebook; then the kit / plain ratio.
+Plain nbgrader starts once for all students: its start is spread over them.
+
+    python benchmarks/bench_autograde.py                        # every lab, every demo student
+    python benchmarks/bench_autograde.py --lab pytorch_gan --students 4 --workers 2
+    python benchmarks/bench_autograde.py --quick                # PyTorch lab, 4 students
+
+On a machine shared with other work the absolute seconds are inflated; the ratios, measured
+side by side in one run on the same submissions, are the figures to read.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Dict, List
 
-GOAL_SECONDS = 20.0   # per submission, on 2 cores
-GOAL_SPEEDUP = 1.7    # 2 workers against 1, on 2 cores
-ASSIGNMENT = "pytorch_gan"
-ROTATION = ("reference", "stub", "no_zero_grad", "wrong_target_loss")
-
-
-def checks_in_process(repository, directory: Path) -> float:
-    """Seconds to run every hidden check of the lab on the reference answers, in this process."""
-    import torch
-
-    from ganlab_kit.grading import run_checks
-    from ganlab_kit.grading.course import grade_cells_of
-    from ganlab_kit.grading.notebook import read_notebook, run_in_process
-
-    torch.set_num_threads(1)
-    source = read_notebook(repository.assignments / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-    namespace = run_in_process(source)
-    parts = [cell.part for cell in grade_cells_of(source) if cell.autograded]
-    started = time.perf_counter()
-    for part in parts:
-        run_checks(part, namespace, directory, repository.autograder)
-    return time.perf_counter() - started
+GOALS = {"keras_gan": 10.0}   # seconds per submission, isolated, idle 2-core machine
+GOAL_DEFAULT = 5.0            # the PyTorch labs
+PLAIN_CONFIG = '''
+# benchmarks/bench_autograde.py: plain nbgrader (its own Execute, no sandbox, no checker
+# process) with timing marks only
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
+                                    SaveAutoGrades)
+from ganlab_kit.grading.execute import TimedExecute
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                                      CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [TimedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+'''
 
 
-def build_course(repository, root: Path, count: int, generator: Path):
+def build_course(repository, root: Path, lab: str, students: int, copies: int):
+    """A course of ``lab`` with its first ``students`` demo students, each handed in ``copies`` times."""
     from ganlab_kit.grading.course import Course
-    from ganlab_kit.grading.notebook import read_notebook, student_copy
-    from ganlab_kit.grading.submissions import answers_of, load_submissions
+    from ganlab_kit.grading.demo import hand_in
+    from ganlab_kit.grading.submissions import load_submissions
 
-    course = Course.create(root, repository, [ASSIGNMENT], course_id="ganlab-bench")
-    course.generate_assignment(ASSIGNMENT)
-    source = read_notebook(course.source_notebook(ASSIGNMENT))
-    release = read_notebook(course.release_notebook(ASSIGNMENT))
-    demo = {submission.name: submission for submission in load_submissions(repository.autograder / ASSIGNMENT)}
-    for index in range(count):
-        submission = demo[ROTATION[index % len(ROTATION)]]
-        notebook = release if submission.stub else student_copy(release, source, answers_of(submission, source))
-        course.add_submission(ASSIGNMENT, f"s{index:03d}_{submission.name}", notebook,
-                              {"generator.pt": generator} if submission.generator else {})
+    course = Course.create(root, repository, [lab], course_id="ganlab-bench")
+    course.generate_assignment(lab)
+    submissions = load_submissions(repository.autograder / lab)[:students or None]
+    hand_in(course, lab, submissions)
+    for copy in range(1, copies):
+        for submission in submissions:
+            source = course.root / "submitted" / submission.name / lab
+            target = course.root / "submitted" / f"{submission.name}_{copy}" / lab
+            target.mkdir(parents=True)
+            for path in source.iterdir():
+                (target / path.name).write_bytes(path.read_bytes())
     return course
 
 
-def timed_run(course, workers: int):
+def plain_run(course, lab: str, students: List[str]) -> Dict[str, object]:
+    """Plain `nbgrader autograde` of every submission, serial, unisolated; its stages."""
+    from ganlab_kit.grading.autograde import _stages
+    from ganlab_kit.grading.results import TIMINGS_ENV
+
+    config = course.root / "nbgrader_config.py"
+    kit_config = config.read_text()
+    timings = course.root / "plain-timings.jsonl"
+    timings.unlink(missing_ok=True)
+    environment = course.environment()
+    environment[TIMINGS_ENV] = os.fspath(timings)
+    config.write_text(kit_config + PLAIN_CONFIG)
+    try:
+        launched = time.time()
+        course.nbgrader("autograde", lab, "--force", environment=environment)
+        exited = time.time()
+    finally:
+        config.write_text(kit_config)
+    lines = timings.read_text().splitlines()
+    # one line per student, in grading order: each student's stages from its own line; the
+    # process start and everything between notebooks is spread evenly
+    per_student = []
+    starts = [json.loads(line)["start"] for line in lines] + [exited]
+    first_start = starts[0]
+    for index, line in enumerate(lines):
+        path = course.root / "plain-one.jsonl"
+        path.write_text(line + "\n")
+        stages = _stages(path, starts[index], starts[index + 1])
+        stages["nbgrader start"] = (first_start - launched) / len(lines)
+        per_student.append(stages)
+    return {"wall": exited - launched, "stages": per_student, "count": len(lines)}
+
+
+def median_stages(rows: List[Dict[str, float]]) -> Dict[str, float]:
+    names = {name for row in rows for name in row}
+    return {name: statistics.median(row.get(name, 0.0) for row in rows) for name in names}
+
+
+def lab_run(repository, scratch: Path, lab: str, args) -> Dict[str, object]:
+    from ganlab_kit.grading.autograde import STAGES
+
+    from ganlab_kit.grading import autograde
+
+    course = build_course(repository, scratch / lab, lab, args.students, args.copies)
+    students = course.students(lab)
+    print(f"--- {lab}: {len(students)} submissions", flush=True)
+    before = None
+    if args.before:
+        # the engine as it was: one `nbgrader` command per student, the checker importing at
+        # the first grade cell
+        config = course.root / "nbgrader_config.py"
+        kit_config = config.read_text()
+        config.write_text(kit_config + "c.GradeExecute.preload_checks = False\n")
+        autograde.PERSISTENT_WORKERS = False
+        try:
+            started = time.perf_counter()
+            course.autograde(lab, workers=1, force=True)
+            before = {"wall": time.perf_counter() - started,
+                      "stages": median_stages(list(course.autograde_report.stages.values())),
+                      "points": {row.student: row.points for row in course.autograde_report.rows}}
+        finally:
+            autograde.PERSISTENT_WORKERS = True
+            config.write_text(kit_config)
     started = time.perf_counter()
-    seconds = course.autograde(ASSIGNMENT, workers=workers, force=True)
-    return time.perf_counter() - started, seconds, course.autograde_report
+    seconds = course.autograde(lab, workers=1, force=True)
+    kit_wall = time.perf_counter() - started
+    report = course.autograde_report
+    kit_points = {row.student: row.points for row in report.rows}
+    statuses = sorted(set(report.statuses().values()))
+    kit_stages = median_stages(list(report.stages.values()))
+    parallel_wall = None
+    if args.workers > 1:
+        started = time.perf_counter()
+        course.autograde(lab, workers=args.workers, force=True)
+        parallel_wall = time.perf_counter() - started
+        same = all(course.autograde_report.row(student).points == points for student, points in kit_points.items())
+        if not same:
+            print("  POINTS DIFFER between the 1-worker and the parallel run", flush=True)
+    plain = None if args.no_plain else plain_run(course, lab, students)
+
+    median_kit = statistics.median(seconds.values())
+    print(f"  {'stage (median s per submission)':<34} {'before':>7} {'kit':>7} {'plain':>7}")
+    plain_stages = median_stages(plain["stages"]) if plain else {}
+    before_stages = before["stages"] if before else {}
+
+    def cell(value):
+        return f"{'' if value is None else f'{value:7.2f}':>7}"
+
+    for stage in STAGES:
+        print(f"  {stage:<34} {cell(before_stages.get(stage))} {cell(kit_stages.get(stage))} "
+              f"{cell(plain_stages.get(stage))}")
+    if before:
+        print(f"  before (a command per student, no checker preload): {before['wall'] / len(students):.1f} s "
+              f"wall / submission; now {kit_wall / len(students):.1f} s: {before['wall'] / kit_wall:.2f}x faster; "
+              f"same points: {'yes' if before['points'] == kit_points else 'NO'}")
+    parts = sorted((name for name in kit_stages if name.startswith("part ")), key=lambda name: -kit_stages[name])
+    print("  grade cells (median s, kit / plain): " + ", ".join(
+        f"{name[5:].split('/')[-1]} {kit_stages[name]:.1f}/{plain_stages.get(name, 0.0):.1f}" for name in parts))
+    per_kit = kit_wall / len(students)
+    line = (f"  per submission: kit {median_kit:.1f} s median ({per_kit:.1f} s wall / submission, "
+            f"1 worker, statuses {statuses})")
+    if plain:
+        per_plain = plain["wall"] / plain["count"]
+        line += f"; plain nbgrader {per_plain:.1f} s; kit / plain = {per_kit / per_plain:.2f}"
+    print(line)
+    goal = GOALS.get(lab, GOAL_DEFAULT)
+    print(f"  goal {goal:.0f} s per isolated submission (idle machine): kit median {median_kit / goal:.2f} x goal")
+    if parallel_wall is not None:
+        print(f"  {args.workers} workers: {parallel_wall:.1f} s for {len(students)} "
+              f"({parallel_wall / len(students):.1f} s / submission); speed-up {kit_wall / parallel_wall:.2f}x")
+    return {"lab": lab, "kit": per_kit, "plain": plain["wall"] / plain["count"] if plain else None}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--submissions", type=int, default=100, help="submissions to grade (default 100)")
-    parser.add_argument("--quick", action="store_true", help="4 submissions")
-    parser.add_argument("--plain", action="store_true",
-                        help="also time plain `nbgrader autograde` on the same submissions")
+    parser.add_argument("--lab", action="append", help="only this lab (repeatable; default: every lab)")
+    parser.add_argument("--students", type=int, default=0, help="the first N demo students (default: all)")
+    parser.add_argument("--copies", type=int, default=1, help="hand each demo student in N times")
+    parser.add_argument("--workers", type=int, default=1, help="also grade with this many workers")
+    parser.add_argument("--no-plain", action="store_true", help="skip plain nbgrader")
+    parser.add_argument("--before", action="store_true",
+                        help="also time the engine as it was (a command per student, no checker preload)")
+    parser.add_argument("--quick", action="store_true", help="the PyTorch lab, 4 students")
     args = parser.parse_args()
-    count = 4 if args.quick else args.submissions
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.quick:
+        args.lab, args.students = args.lab or ["pytorch_gan"], args.students or 4
 
     from ganlab_kit.grading.course import find_repository, require_nbgrader
-    from ganlab_kit.grading.demo import reference_generator_file
 
     require_nbgrader()
     repository = find_repository(Path(__file__).resolve().parent)
+    results = []
     with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as scratch:
-        scratch = Path(scratch)
-        generator = reference_generator_file(scratch / "generator.pt")
-        (scratch / "notebook").mkdir()
-        (scratch / "notebook" / "generator.pt").write_bytes(generator.read_bytes())
-        in_process = checks_in_process(repository, scratch / "notebook")
-        print(f"hidden checks, in process (reference answers): {in_process:.1f} s")
-
-        course = build_course(repository, scratch / "course", count, generator)
-        print(f"grading {count} submissions with 1 worker, then again with 2 ...", flush=True)
-        serial_wall, serial_seconds, serial_report = timed_run(course, 1)
-        parallel_wall, parallel_seconds, parallel_report = timed_run(course, 2)
-        plain_wall = None
-        if args.plain:
-            started = time.perf_counter()
-            course.nbgrader("autograde", ASSIGNMENT, "--force")
-            plain_wall = time.perf_counter() - started
-
-    same = all(serial_report.row(row.student).points == row.points for row in parallel_report.rows)
-    by_kind = {}
-    for student, seconds in serial_seconds.items():
-        by_kind.setdefault(student.split("_", 1)[1], []).append(seconds)
-    for kind, values in sorted(by_kind.items()):
-        print(f"  {kind:<18} {statistics.mean(values):6.1f} s per submission (1 worker)")
-    mean = statistics.mean(serial_seconds.values())
-    print(f"seconds per submission, 1 worker: {mean:.1f} s = {mean / GOAL_SECONDS:.2f} x the "
-          f"{GOAL_SECONDS:.0f} s goal; with 2 workers: {statistics.mean(parallel_seconds.values()):.1f} s each")
-    print(f"{count} submissions: 1 worker {serial_wall:.1f} s, 2 workers {parallel_wall:.1f} s; "
-          f"speed-up {serial_wall / parallel_wall:.2f}x (goal {GOAL_SPEEDUP}x on 2 cores); "
-          f"same points in both runs: {'yes' if same else 'NO'}")
-    if plain_wall is not None:
-        print(f"plain `nbgrader autograde` of the same {count}: {plain_wall:.1f} s; ganlab autograde with "
-              f"1 worker takes {serial_wall / plain_wall:.2f}x that")
-    return 0 if same else 1
+        for lab in args.lab or repository.assignment_names():
+            results.append(lab_run(repository, Path(scratch), lab, args))
+    print("summary (s per submission, 1 worker; machine load inflates both columns alike):")
+    for result in results:
+        plain = result["plain"]
+        print(f"  {result['lab']:<14} kit {result['kit']:6.1f}"
+              + ("" if plain is None else f"  plain {plain:6.1f}  kit/plain {result['kit'] / plain:.2f}"))
+    return 0
 
 
 if __name__ == "__main__":

@@ -596,3 +596,43 @@ def test_not_isolated_rows_carry_a_status_and_the_install_command():
     text = DemoReport(LAB, Path("/course"), cells, rows).to_text()
     assert text.splitlines()[3].endswith("ok (not isolated)")
     assert "apt-get install bubblewrap" in text
+
+
+def test_a_long_lived_nbgrader_worker_runs_commands_and_survives_its_death(tmp_path):
+    """Does the long-lived nbgrader process give a command's exit code and log as the command line
+    would (0 and nbgrader's own error for an unknown assignment), and is it started again for the
+    next command after it was killed mid-way?"""
+    from ganlab_kit.grading.autograde import _NbgraderWorker, _worker_environment
+
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    worker = _NbgraderWorker(_worker_environment({}))
+    try:
+        code, log = worker.run(["--version"], tmp_path, {})
+        assert code == 0
+        code, log = worker.run(["generate_feedback", "no_such_lab"], tmp_path, {})
+        assert code == 1 and "No notebooks were matched" in log
+        first = worker.process
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        code, log = worker.run(["generate_feedback", "no_such_lab"], tmp_path, {})
+        assert code == 1 and worker.process is not first and "No notebooks were matched" in log
+        assert not (tmp_path / ".nbgrader-worker.log").exists()
+    finally:
+        worker.close()
+    assert worker.process is None
+
+
+def test_stages_add_up_to_the_nbgrader_run(tmp_path):
+    """Are the timing marks a graded notebook leaves split into the benchmark's stages (kernel start,
+    first cell, other cells, checker, quality scoring), adding up to the nbgrader run?"""
+    marks = {"start": 100.0, "kernel_ready": 103.0, "end": 120.0, "checker_start": 0.5, "checker_close": 0.1,
+             "cells": [["code", None, 4.0], ["code", None, 2.0], ["grade", "lab/noise", 3.0],
+                       ["grade", "lab/quality", 5.0]]}
+    path = tmp_path / "timings.jsonl"
+    path.write_text(json.dumps(marks) + "\n")
+    stages = autograde_module._stages(path, launched=98.0, exited=121.0)
+    assert stages["nbgrader start"] == 2.0 and stages["kernel start"] == 2.5
+    assert stages["first cell (imports)"] == 4.0 and stages["notebook cells"] == 2.0
+    assert stages["checker"] == 3.6 and stages["quality scoring"] == 5.0
+    assert abs(sum(value for name, value in stages.items() if not name.startswith("part ")) - 23.0) < 1e-6
+    assert stages["part lab/quality"] == 5.0

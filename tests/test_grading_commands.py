@@ -127,3 +127,36 @@ def test_grade_table_flags_unexpected_points():
     assert good == ["good", "3", "3", "6", "6", "pending", "9.5", "ok"]
     assert odd == ["odd", "0", "3", "3", "6", "0", "UNEXPECTED"]
     assert "1 noise (3), 2 steps (4)" in text
+
+
+def test_demo_grades_two_labs_at_once_and_shows_each_table_when_ready(tmp_path, monkeypatch):
+    """Does `run_demos` grade two labs side by side (one worker each), hand each lab's table over as
+    soon as that lab is done (a quick lab before a slow one), return the tables in lab order, and stop
+    with the error of a lab that fails?"""
+    import threading
+    import time
+
+    from ganlab_kit.grading import demo as demo_module
+    from ganlab_kit.grading.course import find_repository
+
+    running, most, lock = [], [0], threading.Lock()
+
+    def fake_run_demo(course_dir, repository, students, assignment, log=print, workers=2):
+        with lock:
+            running.append(assignment)
+            most[0] = max(most[0], len(running))
+        time.sleep({"slow": 1.0, "broken": 0.2}.get(assignment, 0.3))
+        with lock:
+            running.remove(assignment)
+        if assignment == "broken":
+            raise GradingSetupError("broken lab")
+        return (assignment, workers)
+
+    monkeypatch.setattr(demo_module, "run_demo", fake_run_demo)
+    shown = []
+    reports = demo_module.run_demos(tmp_path / "demo", find_repository(), ["slow", "quick", "next"],
+                                    log=lambda message: None, on_report=shown.append)
+    assert reports == [("slow", 1), ("quick", 1), ("next", 1)]
+    assert shown.index(("quick", 1)) < shown.index(("slow", 1)) and most[0] == 2
+    with pytest.raises(GradingSetupError, match="broken lab"):
+        demo_module.run_demos(tmp_path / "demo", find_repository(), ["quick", "broken"], log=lambda message: None)

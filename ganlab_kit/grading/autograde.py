@@ -9,8 +9,11 @@ class when one notebook cannot be graded. Here grading and recording are split:
   the one submission), runs the unchanged ``nbgrader autograde LAB --student S``
   there, and hands back plain data: the autograded files and the grade and comment
   rows nbgrader wrote into its copy. Workers never open the course's gradebook. They
-  run as threads of this process (``workers=N``), each driving its own ``nbgrader``
-  subprocess, or as tasks on a Dask distributed cluster (``scheduler=ADDRESS``).
+  run as threads of this process (``workers=N``), each driving its own long-lived
+  nbgrader process (:mod:`._autograde_worker`: nbgrader starts once per worker, not once
+  per student; each student still gets a fresh sandboxed kernel and checker), or as
+  tasks on a Dask distributed cluster (``scheduler=ADDRESS``: one ``nbgrader`` command
+  per student).
 * **The writer** (the calling process, alone) moves each autograded folder into place
   and records the rows in the course gradebook through :class:`nbgrader.api.Gradebook`
   with nbgrader's own rules (``auto_score`` per grade cell, a manual score is never
@@ -52,6 +55,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .bridge import GradingSetupError
+from .results import TIMINGS_ENV
 
 __all__ = [
     "GradingTask", "GradingOutcome", "NotebookGrades", "AutogradeRow", "AutogradeReport",
@@ -121,6 +125,7 @@ class GradingOutcome:
     isolated: Optional[bool] = None        # from the notebooks' ganlab_grading metadata
     problems: List[str] = field(default_factory=list)
     log_tail: str = ""
+    stages: Dict[str, float] = field(default_factory=dict)   # seconds per stage (see _stages)
 
     @property
     def graded(self) -> bool:
@@ -163,6 +168,7 @@ class AutogradeReport:
     seconds: float = 0.0
     interrupted: bool = False
     pending: List[str] = field(default_factory=list)   # not graded because the run was stopped
+    stages: Dict[str, Dict[str, float]] = field(default_factory=dict)  # student -> seconds per stage
 
     def row(self, student: str) -> AutogradeRow:
         for row in self.rows:
@@ -396,6 +402,78 @@ def _run(command: List[str], cwd: Path, environment: Dict[str, str]) -> Tuple[in
     return process.returncode, output
 
 
+#: Local workers keep one nbgrader process each (False: one ``nbgrader`` command per student,
+#: the engine before; benchmarks/bench_autograde.py compares both).
+PERSISTENT_WORKERS = True
+
+
+class _NbgraderWorker:
+    """A long-lived nbgrader process (:mod:`._autograde_worker`) serving one worker thread:
+    nbgrader starts once per worker instead of once per student. Every student still gets
+    its own nbgrader run, scratch course, sandboxed kernel and checker process; a worker
+    process that dies is started again for the next student."""
+
+    def __init__(self, environment: Dict[str, str]) -> None:
+        self.environment = environment
+        self.process: Optional[subprocess.Popen] = None
+
+    def _start(self) -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, "-m", "ganlab_kit.grading._autograde_worker"],
+                                   env=self.environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        ready = process.stdout.readline()
+        if not ready.strip():
+            process.wait()
+            raise OSError("the nbgrader worker process did not start")
+        return process
+
+    def run(self, arguments: List[str], cwd: Path, environment: Mapping[str, str]) -> Tuple[int, str]:
+        """``nbgrader <arguments>`` in ``cwd``; (exit code, log) as :func:`_run` gives them."""
+        if self.process is None or self.process.poll() is not None:
+            self.process = self._start()
+        process = self.process
+        log = cwd / ".nbgrader-worker.log"
+        changed = {name: value for name, value in environment.items() if self.environment.get(name) != value}
+        with _RUNNING_LOCK:
+            _RUNNING.add(process)
+        try:
+            process.stdin.write(json.dumps({"arguments": arguments, "cwd": os.fspath(cwd),
+                                            "env": changed, "log": os.fspath(log)}) + "\n")
+            process.stdin.flush()
+            reply = process.stdout.readline()
+        except (BrokenPipeError, OSError):
+            reply = ""
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(process)
+        try:
+            text = log.read_text(errors="replace")
+            log.unlink()
+        except OSError:
+            text = ""
+        try:
+            return int(json.loads(reply)["returncode"]), text
+        except (ValueError, KeyError, TypeError):   # the process died with the student's run
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            returncode = process.wait()
+            self.process = None
+            return (returncode if returncode else 1), text
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def _stop_running_workers(grace: float = 10.0) -> None:
     """Interrupt every nbgrader this process started (it shuts its kernel down), then kill."""
     with _RUNNING_LOCK:
@@ -460,8 +538,10 @@ def _grading_facts(folder: Path, notebooks: Sequence[str]) -> Tuple[Optional[boo
     return isolated, problems
 
 
-def grade_submission(task: GradingTask) -> GradingOutcome:
-    """Grade one submission in a private scratch course (runs in a worker thread or a Dask task).
+def grade_submission(task: GradingTask, worker: Optional[_NbgraderWorker] = None) -> GradingOutcome:
+    """Grade one submission in a private scratch course (runs in a worker thread or a Dask task),
+    with ``nbgrader autograde`` run by ``worker`` (a long-lived nbgrader process) or, without
+    one, as a command.
 
     Never raises for a bad submission: the outcome's ``reason`` says what went wrong."""
     started = time.perf_counter()
@@ -488,11 +568,19 @@ def grade_submission(task: GradingTask) -> GradingOutcome:
             return outcome
         _config_file(task, scratch)
         database = scratch / "gradebook.db"
-        command = [sys.executable, "-m", "nbgrader", "autograde", task.assignment, "--force",
-                   f"--CourseDirectory.student_id={task.student}",
-                   f"--CourseDirectory.root={scratch}",
-                   f"--CourseDirectory.db_url=sqlite:///{database}"]
-        returncode, log = _run(command, scratch, _worker_environment(task.environment))
+        arguments = ["autograde", task.assignment, "--force",
+                     f"--CourseDirectory.student_id={task.student}",
+                     f"--CourseDirectory.root={scratch}",
+                     f"--CourseDirectory.db_url=sqlite:///{database}"]
+        environment = _worker_environment(task.environment)
+        environment[TIMINGS_ENV] = os.fspath(scratch / "timings.jsonl")
+        launched = time.time()
+        outcome.stages["scratch course"] = round(time.perf_counter() - started, 3)
+        if worker is not None:
+            returncode, log = worker.run(arguments, scratch, environment)
+        else:
+            returncode, log = _run([sys.executable, "-m", "nbgrader", *arguments], scratch, environment)
+        outcome.stages.update(_stages(scratch / "timings.jsonl", launched, time.time()))
         outcome.log_tail = "\n".join(log.strip().splitlines()[-40:])
         autograded = scratch / "autograded" / task.student / task.assignment
         graded = [name for name in task.notebooks if name not in problems]
@@ -515,8 +603,49 @@ def grade_submission(task: GradingTask) -> GradingOutcome:
         return outcome
     finally:
         outcome.seconds = round(time.perf_counter() - started, 2)
+        if outcome.stages:
+            outcome.stages["results"] = round(outcome.seconds - sum(
+                value for name, value in outcome.stages.items() if name in STAGES), 3)
         shutil.rmtree(scratch, ignore_errors=True)
         in_use.close()
+
+
+#: Stages of one submission's grading, in order (benchmarks/bench_autograde.py prints them).
+STAGES = ("scratch course", "nbgrader start", "kernel start", "first cell (imports)", "notebook cells",
+          "checker", "quality scoring", "nbgrader other", "results", "recording")
+_QUALITY_PARTS = ("quality", "coverage")
+
+
+def _stages(path: Path, launched: float, exited: float) -> Dict[str, float]:
+    """Seconds per stage of one nbgrader run, from the timings its notebooks wrote (TIMINGS_ENV)."""
+    try:
+        notebooks = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return {}
+    if not notebooks:
+        return {}
+    stages = dict.fromkeys(STAGES[1:8], 0.0)
+    details: Dict[str, float] = {}   # seconds per grade cell ("part lab/name"), not a stage
+    stages["nbgrader start"] = notebooks[0]["start"] - launched
+    for notebook in notebooks:
+        checker = notebook.get("checker_start", 0.0) + notebook.get("checker_close", 0.0)
+        stages["checker"] += checker
+        ready = notebook.get("kernel_ready", notebook["end"])
+        stages["kernel start"] += ready - notebook["start"] - notebook.get("checker_start", 0.0)
+        first = True
+        for kind, part, seconds in notebook["cells"]:
+            if kind == "grade":
+                quality = part and part.rsplit("/", 1)[-1].endswith(_QUALITY_PARTS)
+                stages["quality scoring" if quality else "checker"] += seconds
+                details[f"part {part}"] = details.get(f"part {part}", 0.0) + seconds
+            elif first:
+                stages["first cell (imports)"] += seconds
+                first = False
+            else:
+                stages["notebook cells"] += seconds
+    # the rest of the nbgrader process: its other preprocessors, kernel shutdown, writing files
+    stages["nbgrader other"] = (exited - launched) - sum(stages.values())
+    return {name: round(value, 3) for name, value in {**stages, **details}.items()}
 
 
 _SCRATCH_PREFIX = "ganlab-autograde-"
@@ -672,12 +801,25 @@ def _status(outcome: GradingOutcome) -> str:
 class _LocalBackend:
     """Workers as threads of this process, each driving an nbgrader subprocess."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, environment: Optional[Dict[str, str]] = None) -> None:
         self.capacity = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ganlab-autograde")
+        # one long-lived nbgrader process per worker thread (None: a command per student)
+        self.environment = environment
+        self.local = threading.local()
+        self.workers: List[_NbgraderWorker] = []
+        self.workers_lock = threading.Lock()
+
+    def _grade(self, task: GradingTask) -> GradingOutcome:
+        worker = getattr(self.local, "worker", None)
+        if worker is None and self.environment is not None:
+            worker = self.local.worker = _NbgraderWorker(self.environment)
+            with self.workers_lock:
+                self.workers.append(worker)
+        return grade_submission(task, worker)
 
     def submit(self, task: GradingTask) -> Future:
-        return self.pool.submit(grade_submission, task)
+        return self.pool.submit(self._grade, task)
 
     def wait_any(self, pending: Set[Any]) -> Set[Any]:
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -692,6 +834,8 @@ class _LocalBackend:
             self.pool.shutdown(wait=False, cancel_futures=True)
             _stop_running_workers()
         self.pool.shutdown(wait=True)
+        for worker in self.workers:
+            worker.close()
 
 
 class _DaskBackend:
@@ -889,7 +1033,8 @@ def _autograde_locked(root: Path, database: Path, assignment: str, course_id: st
 
     backend: Union[_LocalBackend, _DaskBackend]
     backend = _DaskBackend(scheduler, workers if workers > 1 else None) if scheduler is not None \
-        else _LocalBackend(min(workers, len(todo)))
+        else _LocalBackend(min(workers, len(todo)),
+                           _worker_environment(overrides) if PERSISTENT_WORKERS else None)
     problem = _sandbox_problem() if scheduler is None else None
     warned = [False]
     if problem:
@@ -918,9 +1063,12 @@ def _autograde_locked(root: Path, database: Path, assignment: str, course_id: st
                                              reason=f"the grading worker crashed: {type(error).__name__}: "
                                                     f"{error}"[:_REASON_LENGTH])
                 try:
+                    recording = time.perf_counter()
                     with _deferred_interrupt():
                         row = _record_outcome(root, database, course_id, assignment, outcome,
                                               notebook_names, ledger, ledger_file)
+                    report.stages[student] = dict(outcome.stages,
+                                                  recording=round(time.perf_counter() - recording, 3))
                 except Exception as error:  # the gradebook is locked, the disk is full, ...
                     raise GradingSetupError(
                         f"could not record {student} in {database} ({type(error).__name__}: {error}); the "

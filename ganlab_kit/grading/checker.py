@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, MutableMapping, Optional
+from typing import Any, Dict, MutableMapping, Optional, Sequence
 
 from .remote import SOCKET_NAME, SocketConnection, serve_connection
 from .results import CheckResult, PartResult
@@ -104,6 +104,17 @@ def _grade_one(listener: socket.socket, request: Dict[str, Any],
         channel.close()
 
 
+def _preload(modules: str) -> None:
+    import importlib
+
+    for name in ["pytest", "ganlab_kit.grading.bridge", "ganlab_kit.grading.plugin",
+                 *filter(None, modules.split(","))]:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the checks import it again and report what fails
+            continue
+
+
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--socket-dir", required=True, help="folder for the listening socket")
@@ -112,6 +123,8 @@ def main(argv: Optional[list] = None) -> int:
                                                            "(default: $GANLAB_AUTOGRADER)")
     parser.add_argument("--accept-timeout", type=float, default=ACCEPT_TIMEOUT)
     parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT)
+    parser.add_argument("--preload", default="", help="comma-separated modules the checks import, "
+                                                      "imported while the notebook runs")
     args = parser.parse_args(argv)
 
     # the protocol owns the original stdout; anything else printed goes to stderr
@@ -125,6 +138,10 @@ def main(argv: Optional[list] = None) -> int:
     os.chmod(path, 0o666)  # a sandboxed kernel may run as another user
     listener.listen(4)
     protocol.write(json.dumps({"ready": True}) + "\n")
+    # the checks' imports (pytest, torch, ...) while the notebook's kernel starts and runs its
+    # cells; the first part waits for them, so no import ever runs in two threads at once
+    preloading = threading.Thread(target=_preload, args=(args.preload,), daemon=True)
+    preloading.start()
 
     lines: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
     threading.Thread(target=_stdin_lines, args=(lines,), daemon=True).start()
@@ -134,6 +151,7 @@ def main(argv: Optional[list] = None) -> int:
             break
         if "part" not in request:
             continue  # a late cancel
+        preloading.join()
         result = _grade_one(listener, request, lines, args)
         protocol.write(json.dumps({"result": result.to_dict()}) + "\n")
     listener.close()
@@ -145,7 +163,8 @@ class Checker:
     """A running checker process for one notebook, and its socket folder."""
 
     def __init__(self, directory: os.PathLike, autograder: Optional[str] = None,
-                 socket_dir: Optional[str] = None, env: Optional[Dict[str, str]] = None) -> None:
+                 socket_dir: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+                 preload: Sequence[str] = ()) -> None:
         self.socket_dir = socket_dir or tempfile.mkdtemp(prefix="ganlab-grader-")
         self._own_dir = socket_dir is None
         os.chmod(self.socket_dir, 0o755)
@@ -153,6 +172,8 @@ class Checker:
                    "--socket-dir", self.socket_dir, "--directory", os.fspath(directory)]
         if autograder:
             command += ["--autograder", os.fspath(autograder)]
+        if preload:
+            command += ["--preload", ",".join(preload)]
         environment = dict(os.environ if env is None else env)
         environment.setdefault("OMP_NUM_THREADS", "1")
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -8,11 +8,13 @@ its student files and its gradebook are never touched.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -119,6 +121,23 @@ def refuse_foreign_folder(folder: Path) -> bool:
     return True
 
 
+#: Long-lived nbgrader processes for the commands that run no notebook, one per environment,
+#: shared by every course of this process (closed at exit; see :meth:`Course._nbgrader_quick`).
+_QUICK_WORKERS: Dict[tuple, tuple] = {}
+_QUICK_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_quick_workers() -> None:
+    for worker, _ in list(_QUICK_WORKERS.values()):
+        worker.close()
+    _QUICK_WORKERS.clear()
+
+
+_LOG_FORMAT = ("--Application.log_format=%(asctime)s.%(msecs)03d [%(name)s | %(levelname)s] %(message)s",
+               "--Application.log_datefmt=%H:%M:%S")
+
+
 class Course:
     """An nbgrader course folder made from the repository's sources."""
 
@@ -167,9 +186,7 @@ class Course:
     def nbgrader(self, *arguments: str, check: bool = True,
                  environment: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader <arguments>`` in the course folder; raise :class:`NbgraderError` on failure."""
-        command = [sys.executable, "-m", "nbgrader", *arguments,
-                   "--Application.log_format=%(asctime)s.%(msecs)03d [%(name)s | %(levelname)s] %(message)s",
-                   "--Application.log_datefmt=%H:%M:%S"]
+        command = [sys.executable, "-m", "nbgrader", *arguments, *_LOG_FORMAT]
         result = subprocess.run(command, cwd=self.root, env=environment or self.environment(),
                                 capture_output=True, text=True)
         if check and result.returncode != 0:
@@ -177,8 +194,27 @@ class Course:
             raise NbgraderError(f"`nbgrader {' '.join(arguments)}` failed (exit {result.returncode}):\n{tail}")
         return result
 
+    def _nbgrader_quick(self, *arguments: str) -> None:
+        """``nbgrader <arguments>`` for a command that runs no notebook (generate_assignment,
+        generate_feedback, export), in one long-lived nbgrader process per environment: the same
+        command and config, without paying nbgrader's start each time. Raises :class:`NbgraderError`."""
+        environment = self.environment()
+        key = tuple(sorted(environment.items()))
+        with _QUICK_LOCK:
+            entry = _QUICK_WORKERS.get(key)
+            if entry is None:
+                from .autograde import _NbgraderWorker
+
+                entry = _QUICK_WORKERS[key] = (_NbgraderWorker(environment), threading.Lock())
+        worker, lock = entry
+        with lock:   # one command at a time in that process (ganlab demo grades two labs at once)
+            returncode, log = worker.run([*arguments, *_LOG_FORMAT], self.root, {})
+        if returncode != 0:
+            tail = "\n".join(log.strip().splitlines()[-25:])
+            raise NbgraderError(f"`nbgrader {' '.join(arguments)}` failed (exit {returncode}):\n{tail}")
+
     def generate_assignment(self, assignment: str) -> Path:
-        self.nbgrader("generate_assignment", assignment, "--force")
+        self._nbgrader_quick("generate_assignment", assignment, "--force")
         return self.release_notebook(assignment)
 
     def validate(self, notebook: PathLike, invert: bool = False) -> Tuple[bool, str]:
@@ -203,7 +239,7 @@ class Course:
         return self.autograde_report.seconds_per_student()
 
     def generate_feedback(self, assignment: str) -> None:
-        self.nbgrader("generate_feedback", assignment, "--force")
+        self._nbgrader_quick("generate_feedback", assignment, "--force")
 
     def generate_solution(self, assignment: str, environment: Optional[Dict[str, str]] = None) -> Path:
         """Execute the source notebook with its solutions into solution/<assignment>/."""
@@ -213,7 +249,7 @@ class Course:
 
     def export_csv(self, path: Optional[PathLike] = None) -> Path:
         path = Path(path) if path else self.root / "grades.csv"
-        self.nbgrader("export", f"--to={os.fspath(path)}")
+        self._nbgrader_quick("export", f"--to={os.fspath(path)}")
         return path
 
     # ------------------------------------------------------------------ files

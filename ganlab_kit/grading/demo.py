@@ -188,8 +188,8 @@ def hand_in(course: Course, assignment: str, submissions: Sequence[Submission]) 
 
 def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
              students: Optional[Sequence[str]] = None, assignment: str = DEFAULT_ASSIGNMENT,
-             log: Callable[[str], None] = print) -> DemoReport:
-    """Build the demo course, grade the demo students and return the grade table."""
+             log: Callable[[str], None] = print, workers: int = 2) -> DemoReport:
+    """Build the demo course, grade the demo students (``workers`` at once) and return the grade table."""
     require_nbgrader()
     repository = repository or find_repository()
     course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
@@ -210,8 +210,8 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
     problem = _sandbox_problem()
     if problem:
         log(not_isolated_line(problem))
-    log(f"ganlab autograde ({len(submissions)} submissions, 2 workers)")
-    seconds = course.autograde(assignment, workers=2)
+    log(f"ganlab autograde ({len(submissions)} submissions, {workers} worker{'s' if workers > 1 else ''})")
+    seconds = course.autograde(assignment, workers=workers)
     statuses = course.autograde_report.statuses()
     if STATUS_NOT_ISOLATED in statuses.values() and not problem:   # Sandbox.mode = 'off', ...
         log(not_isolated_line(_isolation_reason([line for row in course.autograde_report.rows
@@ -235,16 +235,46 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
 def run_demos(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
               assignments: Optional[Sequence[str]] = None,
               log: Callable[[str], None] = print,
-              on_report: Optional[Callable[[DemoReport], None]] = None) -> List[DemoReport]:
-    """:func:`run_demo` for every lab (or ``assignments``), each in ``<course_dir>/<lab>/``;
-    ``on_report`` sees each lab's table as soon as it is graded."""
+              on_report: Optional[Callable[[DemoReport], None]] = None,
+              labs_at_once: int = 2) -> List[DemoReport]:
+    """:func:`run_demo` for every lab (or ``assignments``), each in ``<course_dir>/<lab>/``,
+    ``labs_at_once`` labs at a time (one grading worker each); ``on_report`` sees each lab's
+    table as soon as it is graded."""
     repository = repository or find_repository()
     course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
     claim_demo_folder(course_dir)   # refuse a foreign folder before the first lab is built
-    reports = []
-    for assignment in assignments or repository.assignment_names():
-        log(f"--- {assignment} ---")
-        reports.append(run_demo(course_dir, repository, None, assignment, log=log))
-        if on_report is not None:
-            on_report(reports[-1])
-    return reports
+    names = list(assignments or repository.assignment_names())
+    if labs_at_once <= 1 or len(names) == 1:
+        reports = []
+        for assignment in names:
+            log(f"--- {assignment} ---")
+            reports.append(run_demo(course_dir, repository, None, assignment, log=log))
+            if on_report is not None:
+                on_report(reports[-1])
+        return reports
+    # Labs side by side, one worker each: while one lab builds its course, writes feedback or
+    # waits for its last student, the other lab's grading keeps the second core busy. Every
+    # student is still graded alone in a fresh sandboxed kernel, the same points as 2 workers.
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from .autograde import _stop_running_workers
+
+    done: Dict[str, DemoReport] = {}
+    pool = ThreadPoolExecutor(max_workers=labs_at_once, thread_name_prefix="ganlab-demo")
+    futures = {pool.submit(run_demo, course_dir, repository, None, assignment,
+                           lambda message, lab=assignment: log(f"{lab}: {message}"), 1): assignment
+               for assignment in names}
+    try:
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda future: names.index(futures[future])):
+                done[futures[future]] = future.result()
+                if on_report is not None:
+                    on_report(done[futures[future]])
+    except BaseException:   # Ctrl-C or a lab that failed: stop the grading under way, then stop
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_running_workers()
+        raise
+    pool.shutdown(wait=True)
+    return [done[assignment] for assignment in names]

@@ -20,6 +20,7 @@ student deleted, from the assignment's source notebook.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import time
@@ -28,16 +29,17 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
-from traitlets import Float, Integer
+from traitlets import Bool, Float, Integer
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader import utils as nbgrader_utils
 
 from .checker import Checker, unreachable_result
 from .remote import GRADER_DIR_ENV
-from .results import PartResult
+from .results import TIMINGS_ENV, PartResult
 
-__all__ = ["GradeExecute", "RestoreDeletedCells", "BOOTSTRAP", "grade_part_of", "METADATA_KEY"]
+__all__ = ["GradeExecute", "TimedExecute", "RestoreDeletedCells", "BOOTSTRAP", "grade_part_of", "METADATA_KEY",
+           "TIMINGS_ENV"]
 
 #: What the kernel runs in place of a grade cell: answer the checker, nothing else.
 BOOTSTRAP = ('__import__("ganlab_kit.grading.remote", fromlist=["connect_and_serve"])'
@@ -64,6 +66,81 @@ def _cut(text: str, limit: int) -> str:
             f"print less ...]\n{tail}")
 
 
+
+
+#: Libraries the checker may import before the first part (what the check modules import).
+_PRELOADABLE = ("numpy", "torch", "scipy", "PIL", "ganlab_kit")
+
+
+def _check_imports(nb: NotebookNode) -> List[str]:
+    """Modules the hidden checks of this notebook's parts import at their top level (numpy,
+    torch, the kit's modules), for the checker to import while the notebook runs."""
+    import ast
+
+    from .bridge import GradingSetupError, autograder_root
+
+    assignments = {part.split("/", 1)[0] for part in map(grade_part_of, nb.cells) if part and "/" in part}
+    try:
+        root = autograder_root()
+    except GradingSetupError:
+        return []
+    names: List[str] = []
+    for assignment in sorted(assignments):
+        for path in sorted((root / assignment).glob("*.py")):
+            if not (path.name == "conftest.py" or path.name.startswith("test_")):
+                continue
+            try:
+                tree = ast.parse(path.read_text())
+            except (OSError, SyntaxError, ValueError):
+                continue
+            for node in tree.body:
+                found = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                         else [])
+                names.extend(name for name in found
+                             if name.split(".")[0] in _PRELOADABLE and name not in names)
+    return names
+
+
+class _Timings:
+    """Wall-clock marks of one notebook's execution: start, kernel ready, each code cell."""
+
+    def __init__(self) -> None:
+        self.path = os.environ.get(TIMINGS_ENV)
+        self.data: Dict[str, Any] = {"start": time.time(), "cells": []}
+
+    def cell(self, kind: str, part: Optional[str], started: float) -> None:
+        if self.path:
+            self.data.setdefault("kernel_ready", started)   # the first cell waits for the kernel
+            self.data["cells"].append([kind, part, round(time.time() - started, 4)])
+
+    def write(self, **extra: Any) -> None:
+        if self.path:
+            self.data.update(extra, end=time.time())
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(self.data) + "\n")
+
+
+class TimedExecute(Execute):
+    """nbgrader's own Execute, unchanged, that also writes :data:`TIMINGS_ENV` timings: the
+    benchmark's plain-nbgrader side (grade cells run as written, in the kernel)."""
+
+    def preprocess(self, nb: NotebookNode, resources: Dict, retries: Optional[int] = None):
+        self._timings = _Timings()
+        try:
+            return super().preprocess(nb, resources, retries)
+        finally:
+            self._timings.write()
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Dict, index: int):
+        started = time.time()
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            if cell.cell_type == "code":
+                self._timings.cell("grade" if grade_part_of(cell) else "code", grade_part_of(cell), started)
+
+
 class GradeExecute(Execute):
     """nbgrader's Execute, with grade cells graded from outside the (sandboxed) kernel."""
 
@@ -77,6 +154,9 @@ class GradeExecute(Execute):
         "Outputs kept per notebook in all; later outputs are replaced by a note.")).tag(config=True)
     part_timeout = Float(600.0, help=(
         "Seconds the checks of one part may take in all (the checker's answer).")).tag(config=True)
+    preload_checks = Bool(True, help=(
+        "Let the checker process import what the hidden checks import (pytest, torch, the kit) "
+        "while the notebook's kernel starts and runs, instead of at the first grade cell.")).tag(config=True)
     max_restarts = Integer(3, help=(
         "Kernel restarts per notebook after a crash; after that the remaining cells are "
         "not run.")).tag(config=True)
@@ -90,7 +170,10 @@ class GradeExecute(Execute):
     # ------------------------------------------------------------------ notebook
     def preprocess(self, nb: NotebookNode, resources: Dict, retries: Optional[int] = None):
         directory = (resources.get("metadata") or {}).get("path") or os.getcwd()
-        self._checker = Checker(Path(directory).resolve())
+        self._timings = _Timings()
+        self._checker = Checker(Path(directory).resolve(),
+                                preload=_check_imports(nb) if self.preload_checks else ())
+        checker_seconds = time.time() - self._timings.data["start"]
         self._facts: Dict[str, Any] = {"isolated": None, "problems": [], "parts": {}}
         self._restarts = 0
         self._gave_up: Optional[str] = None
@@ -102,7 +185,10 @@ class GradeExecute(Execute):
         try:
             nb, resources = super().preprocess(nb, resources, retries)
         finally:
+            closing = time.time()
             self._checker.close()
+            self._timings.write(checker_start=round(checker_seconds, 4),
+                                checker_close=round(time.time() - closing, 4))
             if saved is None:
                 os.environ.pop(GRADER_DIR_ENV, None)
             else:
@@ -132,6 +218,13 @@ class GradeExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         part = grade_part_of(cell)
+        started = time.time()
+        try:
+            return self._preprocess_code_cell(cell, resources, index, part)
+        finally:
+            self._timings.cell("grade" if part else "code", part, started)
+
+    def _preprocess_code_cell(self, cell: NotebookNode, resources: Dict, index: int, part: Optional[str]):
         if self._gave_up:
             cell.outputs = []
             if part:

@@ -12,7 +12,11 @@ import html
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
-__all__ = ["CheckResult", "PartResult"]
+__all__ = ["CheckResult", "PartResult", "TIMINGS_ENV"]
+
+#: Environment variable naming a file where each notebook graded by nbgrader appends one JSON
+#: line of timings (``ganlab autograde``'s stages, benchmarks/bench_autograde.py); unset: none.
+TIMINGS_ENV = "GANLAB_GRADING_TIMINGS"
 
 
 #: Padding of the check table's cells: nbgrader's feedback page has no table spacing of its own
