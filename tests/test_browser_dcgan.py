@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import CHROMIUM, answer_kernel_dialog, chromium_page, open_notebook  # noqa: E402
+from test_browser import CHROMIUM, TOKEN, answer_kernel_dialog, chromium_page  # noqa: E402
 from test_browser_failure_modes import ValidatingJupyterLab  # noqa: E402
 from test_browser_lab import PASSED, SETTLED, click_menu, save_and_read, text_of  # noqa: E402
 
@@ -54,6 +54,18 @@ def jupyterlab(tmp_path, student_notebook):
         yield server
     finally:
         server.stop()
+
+
+def open_notebook(page, server, notebook: str) -> None:
+    """test_browser.open_notebook, waiting for the first cell rather than its editor: this
+    notebook starts with a rendered markdown cell, whose editor stays hidden."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/lab/tree/{notebook}?token={TOKEN}", timeout=180_000)
+    expect(page.locator(".jp-Notebook .jp-CodeCell .cm-content").first).to_be_visible(timeout=180_000)
+    page.wait_for_function(
+        "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")"
+        " || document.querySelector('.jp-Dialog')", timeout=180_000)
 
 
 def test_release_notebook_runs_and_validates_in_jupyterlab(jupyterlab, student_notebook, tmp_path):
