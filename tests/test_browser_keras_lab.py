@@ -69,7 +69,7 @@ def test_release_notebook_runs_and_validates_in_jupyterlab(jupyterlab, student_n
     code = [index for index, cell in enumerate(cells) if cell.cell_type == "code"]
     graded = [index for index in code if cells[index].metadata.get("nbgrader", {}).get("grade")]
     passes = {index: PASSED.findall(cells[index].source) for index in graded}
-    assert all(len(messages) == 1 for messages in passes.values())
+    assert sum(len(messages) == 1 for messages in passes.values()) == len(graded) - 1  # the quality cell: "found"
     trainings = sum("LiveTraining(" in cells[index].source for index in code)
     path = jupyterlab.root / NOTEBOOK
 
@@ -95,7 +95,8 @@ def test_release_notebook_runs_and_validates_in_jupyterlab(jupyterlab, student_n
         counts = [notebook.cells[index].get("execution_count") for index in code]
         assert None not in counts and counts == sorted(counts), counts
         for index in graded:
-            assert passes[index][0] in text_of(notebook.cells[index], "stdout"), index
+            for message in passes[index] or ["generator.weights.h5: found"]:
+                assert message in text_of(notebook.cells[index], "stdout"), (index, message)
 
         boards = page.locator(".ganlab-dashboard")
         expect(boards).to_have_count(trainings)
