@@ -617,7 +617,10 @@ def test_flat_images_are_drawn_as_squares():
 
 # ----------------------------------------------------------------------------- random clicks (issue 26)
 from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
+
+from ganlab_kit.widgets.noise_viewer import standard_normal_noise  # noqa: E402
 
 
 class DashboardClicks(RuleBasedStateMachine):
@@ -728,3 +731,52 @@ def test_error_in_a_button_handler_shows_in_the_dashboard(digits, monkeypatch):
     view.start_button.click()
     dashboard.wait(timeout=30)
     assert view.error.value == "" and dashboard.state.status == "finished"
+
+
+class PictureClicks(RuleBasedStateMachine):
+    """Random "New noise" clicks, seed-box edits and ``resample`` calls on a NoiseViewer whose
+    arrays a notebook cell kept (``samples = viewer.images``, as the Keras lab does). After each
+    step the seed box, the noise, the images, the kept arrays and the picture must all show the
+    same draw: the noise of the seed the box shows, and G's images of exactly that noise."""
+
+    generator = None
+
+    def __init__(self):
+        super().__init__()
+        self.viewer = NoiseViewer(self.generator, n=4, seed=0)
+        self.kept_noise, self.kept_images = self.viewer.noise, self.viewer.images
+        self.viewer.widget  # built, so every change redraws the picture as on screen
+
+    @rule()
+    def new_noise(self):
+        self.viewer.new_noise_button.click()
+
+    @rule(seed=st.integers(min_value=0, max_value=50))
+    def type_seed(self, seed):
+        self.viewer.seed.value = seed
+
+    @rule(seed=st.one_of(st.none(), st.integers(min_value=0, max_value=50)))
+    def resample_in_code(self, seed):
+        self.viewer.resample(seed)
+
+    @invariant()
+    def one_draw_everywhere(self):
+        viewer = self.viewer
+        assert viewer.seed.value == viewer.seed_value
+        expected = standard_normal_noise(4, viewer.noise.shape[1], viewer.seed_value)
+        assert np.array_equal(viewer.noise, expected)
+        with torch.no_grad():
+            images = self.generator(torch.from_numpy(viewer.noise)).numpy()
+        assert np.allclose(viewer.images.reshape(images.shape), images, atol=1e-6)
+        assert self.kept_noise is viewer.noise and self.kept_images is viewer.images
+        assert viewer._widgets["image"].value == viewer.to_png()
+
+
+def test_noise_viewer_survives_random_clicks():
+    """Do random New-noise clicks, seed edits and resample calls keep the seed box, the noise,
+    G's images, the arrays a cell kept and the picture showing one and the same draw?"""
+    PictureClicks.generator = build_models("playground-fc")[0].eval()
+    runner = PictureClicks.TestCase
+    runner.settings = settings(max_examples=10, stateful_step_count=10, deadline=None,
+                               suppress_health_check=list(HealthCheck))
+    runner().runTest()
