@@ -21,7 +21,7 @@ demo: $(STAMP)  ## the kit's main job, offline
 	$(BIN)/ganlab demo
 
 test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 solutions: $(STAMP)  ## regenerate solutions/ through nbgrader
 	$(BIN)/ganlab solutions
