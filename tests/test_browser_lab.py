@@ -27,8 +27,8 @@ import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import (ARTIFACTS, CHROMIUM, JupyterLabServer, answer_kernel_dialog, chromium_page,  # noqa: E402
-                          open_notebook)
+from test_browser import (ARTIFACTS, CHROMIUM, TOKEN, JupyterLabServer, answer_kernel_dialog,  # noqa: E402
+                          chromium_page, open_notebook)
 
 from ganlab_kit.grading.course import Course, find_repository  # noqa: E402
 from ganlab_kit.grading.notebook import grade_id, read_notebook, student_copy, write_notebook  # noqa: E402
@@ -48,6 +48,11 @@ SETTLED = ("() => { const indicator = document.querySelector('.jp-Notebook-Execu
            " return indicator && indicator.dataset.status === 'idle'"
            " && ![...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]"
            "      .some(prompt => prompt.textContent.includes('*')); }")
+
+
+#: true once the notebook's kernel is connected and idle, or a dialog asks something
+KERNEL_IDLE = ("() => document.querySelector('.jp-Dialog') !== null || document.querySelector("
+               "\".jp-Notebook-ExecutionIndicator[data-status='idle']\") !== null")
 
 
 class CappedJupyterLab(JupyterLabServer):
@@ -111,6 +116,80 @@ def save_and_read(page, path: Path, code_cells: list) -> nbformat.NotebookNode:
         time.sleep(0.5)
     assert saved == shown, f"the saved notebook differs from the page: {saved} != {shown}"
     return notebook
+
+
+def open_release_notebook(page, server, notebook: str) -> None:
+    """Open ``notebook`` and wait for its first *code* cell's editor and an idle kernel (or a dialog,
+    which :func:`answer_kernel_dialog` handles). A release notebook opens with a rendered markdown
+    cell, whose editor stays hidden, so test_browser.open_notebook's wait does not fit it."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/lab/tree/{notebook}?token={TOKEN}", timeout=180_000)
+    expect(page.locator(".jp-Notebook .jp-CodeCell .cm-content").first).to_be_visible(timeout=180_000)
+    page.wait_for_function(
+        "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")"
+        " || document.querySelector('.jp-Dialog')", timeout=180_000)
+
+
+def run_all_cells(page, server, notebook: str, student_notebook, noise=None, printed=None, timeout_ms=540_000):
+    """Open the release notebook, Run All Cells from the Run menu as a student does, wait until every
+    cell has run, save and read the notebook back. Then: no cell failed, every code cell ran in order,
+    each graded cell printed its messages (``printed(cell)``, by default its quick check's pass
+    message), and, given ``noise`` (a regex), no cell output matches it.
+    Returns ``(saved notebook, indices of the code cells)``."""
+    from playwright.sync_api import expect
+
+    cells = student_notebook.cells
+    code = [index for index, cell in enumerate(cells) if cell.cell_type == "code"]
+    graded = [index for index in code if cells[index].metadata.get("nbgrader", {}).get("grade")]
+    printed = printed or (lambda cell: PASSED.findall(cell.source))
+    messages = {index: printed(cells[index]) for index in graded}
+    open_release_notebook(page, server, notebook)
+    last = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").last
+    for attempt in range(3):  # a click can be lost while the page still settles
+        # Seen with the Keras lab (twice in three runs): JupyterLab starts a second kernel 0.4 s after
+        # the first and shuts the first down (the server log shows both "Kernel started" lines), and
+        # Run All Cells pressed before the replacement is idle ran the first cell only, leaving every
+        # other cell unrun without an error. So: wait for an idle kernel, press Run All, and require
+        # that the last cell was queued too, else press it again.
+        answer_kernel_dialog(page)
+        page.wait_for_function(KERNEL_IDLE, timeout=180_000, polling=500)
+        if page.locator(".jp-Dialog").count():
+            continue  # another dialog came up: answer it first
+        click_menu(page, "Run", "Run All Cells")
+        try:  # every cell is queued at once: the last one's prompt turns to [*]
+            expect(last).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+    else:
+        raise AssertionError("Run All Cells did not queue the notebook's cells in three tries")
+    page.wait_for_function(SETTLED, timeout=timeout_ms, polling=1_000)
+    saved = save_and_read(page, server.root / notebook, code)
+    errors = {index: text_of(saved.cells[index], "error") for index in code}
+    assert not any(errors.values()), {index: text for index, text in errors.items() if text}
+    counts = [saved.cells[index].get("execution_count") for index in code]
+    assert None not in counts and counts == sorted(counts), counts
+    for index in graded:
+        for message in messages[index]:
+            assert message in text_of(saved.cells[index], "stdout"), (index, message)
+    if noise is not None:
+        found = {index: noise.findall(text_of(saved.cells[index], "stdout", "stderr", "result")) for index in code}
+        assert not any(found.values()), {index: words for index, words in found.items() if words}
+    return saved, code
+
+
+def press_validate(page) -> None:
+    """Press nbgrader's Validate toolbar button (it saves, then validates) and require Success."""
+    from playwright.sync_api import expect
+
+    page.locator(".validate-button").first.click()
+    dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+    expect(dialog).to_have_count(1, timeout=600_000)
+    report = " ".join(dialog.first.inner_text().split())
+    assert "Success" in report, report[:2000]
+    dialog.first.locator("button.jp-mod-accept").click()
 
 
 def text_of(cell, *kinds: str) -> str:

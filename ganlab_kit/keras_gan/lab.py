@@ -184,9 +184,7 @@ class AlgorithmOneWatch:
         self._predict = generator.predict_on_batch
 
     def _weights(self, name: str):
-        import numpy as np
-
-        return [np.array(weight) for weight in self._models[name].weights]
+        return [weight.numpy() for weight in self._models[name].weights]
 
     def _recording(self, name: str, original):
         import numpy as np
