@@ -15,6 +15,8 @@ __all__ = [
     "TrainConfig",
     "GradingBudget",
     "LOSSES",
+    "LAB_STEPS_ENV",
+    "lab_step_cap",
 ]
 
 #: Names accepted by ``TrainConfig.loss``.
@@ -119,3 +121,19 @@ class GradingBudget:
             )
         return cls(active=active, max_steps=max_steps, solution=flag == "solution")
 
+
+
+#: Caps every training run of a lab: the fast path that runs a whole notebook as a student
+#: would (CI, the browser tests), saving its files as usual. Not a grading setting.
+LAB_STEPS_ENV = "GANLAB_LAB_STEPS"
+
+
+def lab_step_cap() -> Optional[int]:
+    """``GANLAB_LAB_STEPS`` as a whole number of steps, or None when it is unset."""
+    raw = os.environ.get(LAB_STEPS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"{LAB_STEPS_ENV} must be a whole number of steps, got {raw!r}. Fix: set "
+                         f"it to e.g. {LAB_STEPS_ENV}=200, or unset it to train the full runs.")
+    return int(raw)

@@ -246,6 +246,20 @@ def test_grading_runs_on_a_fixed_thread_count(ones, monkeypatch, flag):
     assert seen == [trainer_module.GRADING_THREADS] * 3
 
 
+def test_lab_fast_path_caps_steps_and_still_saves(ones, tmp_path, monkeypatch):
+    """Does GANLAB_LAB_STEPS cap a run (the dashboard's planned total too) while the run saves
+    its checkpoint as a student's run does, and is a bad value refused with the fix?"""
+    monkeypatch.setenv("GANLAB_LAB_STEPS", "3")
+    path = tmp_path / "generator.pt"
+    trainer = Trainer(*fc_pair(), ones, checkpoint_path=path, **FAST)
+    assert trainer.planned_steps(1000) == 3
+    trainer.fit(1000)
+    assert trainer.step == 3 and path.is_file()
+    monkeypatch.setenv("GANLAB_LAB_STEPS", "a few")
+    with pytest.raises(ValueError, match="GANLAB_LAB_STEPS must be a whole number"):
+        trainer.fit(5)
+
+
 def test_budget_is_off_outside_nbgrader(ones, monkeypatch):
     """Without NBGRADER_EXECUTION, does GANLAB_MAX_STEPS leave the step count alone?"""
     monkeypatch.setenv("GANLAB_MAX_STEPS", "2")

@@ -26,7 +26,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..config import GradingBudget, TrainConfig
+from ..config import GradingBudget, TrainConfig, lab_step_cap
 from ..data import ImageDataset
 from .losses import LabelTricks, discriminator_loss, generator_loss
 from .threads import ThreadPicker
@@ -570,8 +570,12 @@ class Trainer(RunControl):
     def planned_steps(self, steps: Optional[int] = None) -> int:
         """How many steps ``fit(steps)`` will run once the grading budget has had its say:
         0 when nbgrader grades from a saved checkpoint, at most ``GANLAB_MAX_STEPS``
-        under nbgrader otherwise, else ``steps`` (default ``config.steps``)."""
+        under nbgrader otherwise, else ``steps`` (default ``config.steps``); at most
+        ``GANLAB_LAB_STEPS`` when that is set (a lab's fast path)."""
         steps = self.config.steps if steps is None else int(steps)
+        cap = lab_step_cap()
+        if cap is not None:
+            steps = min(steps, cap)
         budget = GradingBudget.from_environment()
         if not budget.active:
             return steps
