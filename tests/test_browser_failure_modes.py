@@ -60,7 +60,7 @@ class ValidatingJupyterLab(JupyterLabServer):
 
 @pytest.fixture
 def student_notebook():
-    from test_lab_failure_modes import answered_release
+    from lab_checks import answered_release
 
     return answered_release(read_notebook(source_notebook(ASSIGNMENT)))
 

@@ -334,28 +334,7 @@ def test_quick_checks_catch_the_labs_signature_mistakes(source, capsys):
     assert missed == {}
 
 
-@pytest.mark.slow
-def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source, tmp_path, monkeypatch):
-    """After a student's short run of the release notebook with the reference answers (GANLAB_QUICK),
-    does `nbgrader validate` without any course config (what the Validate button runs) pass and leave
-    generator.pt and fashion_generator.pt byte for byte as they were?"""
-    from lab_checks import answered_release, files_under, validate_without_course_config
-
-    student = answered_release(source)
-    folder = tmp_path / "student"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    monkeypatch.setenv("GANLAB_QUICK", "1")
-    monkeypatch.setenv("GANLAB_OFFLINE", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    namespace = run_in_process(student, skip_tags=())
-    monkeypatch.delenv("GANLAB_QUICK")
-    nbformat.write(student, folder / f"{ASSIGNMENT}.ipynb")
-    before = files_under(folder)
-    expected = {"generator.pt"} | ({"fashion_generator.pt"} if namespace["clothes"] is not None else set())
-    assert expected <= set(before), sorted(before)
-    passed, report = validate_without_course_config(folder / f"{ASSIGNMENT}.ipynb", timeout=900)
-    assert passed, report[-3000:]
-    after = files_under(folder)
-    assert sorted(after) == sorted(before), sorted(set(after) ^ set(before))
-    assert [name for name in before if after[name] != before[name]] == []
+# Nothing lost under Validate: tests/test_browser_dcgan.py runs this release notebook with the reference
+# answers in JupyterLab, presses nbgrader's Validate button (no course config) and compares
+# every hand-in file byte for byte; a second, headless nbgrader validate run here would only
+# repeat it at CI's expense.

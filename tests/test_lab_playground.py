@@ -146,35 +146,10 @@ def test_reference_log_is_small_and_complete():
     assert size < 1_500_000, size
 
 
-# --------------------------------------------------------------------------- nothing lost
-
-@pytest.mark.slow
-@pytest.mark.grading
-def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source, tmp_path, monkeypatch):
-    """After a student runs the release notebook (reference answers, the reference log and
-    snapshots beside it), does `nbgrader validate` without the course's config (what the Validate
-    button runs) pass and leave the log and every snapshot byte for byte as they were?"""
-    import nbformat
-
-    from ganlab_kit.grading.notebook import run_in_process
-    from lab_checks import answered_release, files_under, validate_without_course_config
-
-    folder = tmp_path / "student"
-    folder.mkdir()
-    FILES.reference_files(folder)
-    before = files_under(folder)
-    assert LOG_NAME in before and sum(name.endswith(".png") for name in before) >= 5, sorted(before)
-    student = answered_release(source)
-    monkeypatch.chdir(folder)
-    run_in_process(student, skip_tests=False)      # the student's run, quick checks included
-    assert files_under(folder) == before, "running the notebook changed a hand-in file"
-    nbformat.write(student, folder / "playground.ipynb")
-    passed, report = validate_without_course_config(folder / "playground.ipynb")
-    assert passed, report[-3000:]
-    after = files_under(folder)
-    assert sorted(after) == sorted(before), sorted(set(after) ^ set(before))
-    changed = [name for name in before if after[name] != before[name]]
-    assert not changed, f"nbgrader validate wrote over {changed}"
+# Nothing lost under Validate: tests/test_browser_playground.py runs this release notebook with the reference
+# answers in JupyterLab, presses nbgrader's Validate button (no course config) and compares
+# every hand-in file byte for byte; a second, headless nbgrader validate run here would only
+# repeat it at CI's expense.
 
 
 # --------------------------------------------------------------------------- real-world bank (issue 21)
