@@ -106,8 +106,14 @@ def save_and_read(page, path: Path, code_cells: list) -> nbformat.NotebookNode:
     shown = [int(m.group(1)) if (m := re.search(r"\[(\d+)\]", prompts[index])) else None for index in code_cells]
     click_menu(page, "File", "Save Notebook")
     deadline = time.monotonic() + 60
-    while True:  # the server writes the file atomically; wait until it holds this run
-        notebook = read_notebook(path)
+    while True:  # wait until the file holds this run
+        try:
+            notebook = read_notebook(path)
+        except (ValueError, OSError):  # caught mid-write (an empty file was seen): read again
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+            continue
         saved = [notebook.cells[index].get("execution_count") for index in code_cells]
         if saved == shown or time.monotonic() > deadline:
             break
