@@ -62,6 +62,23 @@ def test_the_kits_own_code_is_boilerplate():
     assert without_kit.similarity >= THRESHOLD > with_kit.similarity
 
 
+@pytest.mark.parametrize("seed", ["1", "2"])
+def test_the_kits_own_code_is_boilerplate_in_every_process(seed):
+    """Does the kit's code stay boilerplate in a fresh process whatever its hash seed (copydetect
+    hashes with hash(); a disk cache of another process's hashes matched nothing, and the pasted
+    kit code then flagged two honest students once in CI)?"""
+    import os
+    import subprocess
+    import sys
+
+    code = "import test_similarity as t; t.test_the_kits_own_code_is_boilerplate(); print('ok')"
+    environment = {**os.environ, "PYTHONHASHSEED": seed,
+                   "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True,
+                            text=True, timeout=300)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
 def _png(path, pixels, text):
     from PIL import Image, PngImagePlugin
 

@@ -172,28 +172,14 @@ _KIT_HASHES: Dict[int, Any] = {}
 
 
 def _kit_hashes(k: int) -> Any:
-    """The k-gram hashes of the kit's own code, cached on disk per kit source (tokenising the
-    whole kit takes seconds)."""
+    """The k-gram hashes of the kit's own code (about 2 s; kept for the process in
+    :data:`_KIT_HASHES`). Never cached on disk: copydetect hashes with Python's ``hash()``,
+    which differs from process to process, so another process's hashes would match nothing."""
     import numpy as np
     from copydetect.utils import filter_code, hashed_kgrams
 
-    source = _kit_source()
-    key = hashlib.sha256(f"{k}:{source}".encode()).hexdigest()[:20]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganlab-kit"
-    path = cache / f"kit-boilerplate-{key}.npy"
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        pass
-    filtered, _ = filter_code(source, "x.py", "python")
-    hashes = np.unique(np.asarray(hashed_kgrams(filtered, k=k)))
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(path.with_suffix(".tmp.npy"), hashes)
-        os.replace(path.with_suffix(".tmp.npy"), path)
-    except OSError:
-        pass
-    return hashes
+    filtered, _ = filter_code(_kit_source(), "x.py", "python")
+    return np.unique(np.asarray(hashed_kgrams(filtered, k=k)))
 
 
 def boilerplate_hashes(texts: Iterable[str], k: int = NOISE_THRESHOLD, with_kit: bool = True) -> Any:
