@@ -53,6 +53,18 @@ def jupyterlab(tmp_path):
         server.stop()
 
 
+def log_records(folder):
+    """The experiment log's complete lines (a line being written is left for the next look)."""
+    path = folder / "playground_log.jsonl"
+    records = []
+    for line in (path.read_text().splitlines() if path.is_file() else []):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            break
+    return records
+
+
 def test_playground_in_jupyterlab(jupyterlab, tmp_path):
     """In JupyterLab, can a student build the fully connected model, see the Reshape error when
     the generator's second FC layer is gone, fix it, train, snapshot and pause?"""
@@ -100,6 +112,12 @@ def test_playground_in_jupyterlab(jupyterlab, tmp_path):
         page.locator(".ganlab-playground-snapshot").click()
         status = page.locator(".ganlab-playground-status")
         expect(status).to_contain_text(re.compile(r"saved playground_00\d\.png"), timeout=60_000)
+        # that status may be an automatic snapshot's (10,000 examples): pause only once the
+        # button's own line is in the log, else a busy machine pauses before it is taken
+        deadline = time.monotonic() + 60
+        while not any(record["reason"] == "button" for record in log_records(jupyterlab.root)):
+            assert time.monotonic() < deadline, "the Snapshot button wrote no log line in 60 s"
+            time.sleep(0.5)
         page.locator(".ganlab-playground-pause").click()
         expect(status).to_contain_text("paused", timeout=30_000)
         time.sleep(1.5)  # the paused view's last redraw
@@ -107,8 +125,7 @@ def test_playground_in_jupyterlab(jupyterlab, tmp_path):
         page.locator(".ganlab-playground").screenshot(path=str(SCREENSHOT))
 
 
-    records = [json.loads(line) for line in
-               (jupyterlab.root / "playground_log.jsonl").read_text().splitlines()]
+    records = log_records(jupyterlab.root)
     # the fully connected model trains fast: an automatic snapshot at 10,000 may come first
     button = [record for record in records if record["reason"] == "button"]
     assert len(button) == 1 and button[0]["examples"] > 0
