@@ -103,10 +103,16 @@ def test_ta_grades_written_answers_in_formgrader(tmp_path):
                 expect(block).to_contain_text("Grading guide (TAs only")
                 first_line = guides[grade_id].splitlines()[0].strip("*- ")
                 expect(block).to_contain_text(first_line[:40])
-            page.locator("input.score#q1_answer").fill("1.5")
-            page.locator("textarea#q1_answer-comment").fill(COMMENT)
-            page.locator("input.score#q2_answer").fill("2")
-            page.locator("input.score#q2_answer").press("Tab")   # formgrader saves on change
+            # formgrader saves a field on change (when it loses focus): one field at a time, each
+            # saved before the next, as a TA tabs through (filling all three at once lost q1's
+            # score once on a busy machine)
+            for selector, value, stored in (
+                    ("input.score#q1_answer", "1.5", lambda now: now["grades"]["q1_answer"] == 1.5),
+                    ("textarea#q1_answer-comment", COMMENT, lambda now: COMMENT in now["comments"].values()),
+                    ("input.score#q2_answer", "2", lambda now: now["grades"]["q2_answer"] == 2)):
+                page.locator(selector).fill(value)
+                page.locator(selector).press("Tab")
+                _wait_for(lambda: stored(_manual_grades(course)), timeout=60.0)
             def graded():
                 now = _manual_grades(course)
                 return (now["grades"]["q1_answer"] == 1.5 and now["grades"]["q2_answer"] == 2
