@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from ..config import GradingBudget
+from ..config import LAB_STEPS_ENV, GradingBudget, lab_step_cap
 from .lab_weights import (LAB_HIDDEN, LAB_IMAGE_DIM, LAB_LATENT_DIM, LAB_LEAKY_SLOPE,
                           REFERENCE_KERAS_GENERATOR, read_dense_weights)
 
@@ -29,7 +29,7 @@ __all__ = ["LAB_DROPOUT_RATE", "LAB_BATCH_SIZE", "GENERATOR_FILE", "lab_steps", 
 LAB_DROPOUT_RATE = 0.3            # rate of each of the discriminator's two Dropout layers
 LAB_BATCH_SIZE = 64               # real images (and as many fakes) per discriminator step
 GENERATOR_FILE = "generator.weights.h5"  # what the lab's training cell saves and students hand in
-FAST_STEPS_ENV = "GANLAB_LAB_STEPS"      # caps a lab's training runs (the fast path CI takes)
+FAST_STEPS_ENV = LAB_STEPS_ENV          # caps a lab's training runs (the fast path CI takes)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -57,11 +57,9 @@ def lab_steps(steps: int, keep: Sequence[PathLike] = ()) -> int:
     ``nbgrader validate`` without the course config never trains over what the student made.
     """
     steps = int(steps)
-    fast = os.environ.get(FAST_STEPS_ENV, "").strip()
-    if fast:
-        if not fast.isdigit():
-            raise ValueError(f"{FAST_STEPS_ENV} must be a whole number of steps, got {fast!r}")
-        steps = min(steps, int(fast))
+    fast = lab_step_cap()  # the labs' one reading of GANLAB_LAB_STEPS (the PyTorch trainer's too)
+    if fast is not None:
+        steps = min(steps, fast)
     budget = GradingBudget.from_environment()
     if budget.active:
         steps = min(steps, budget.max_steps)
