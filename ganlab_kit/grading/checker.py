@@ -18,14 +18,33 @@ notebook's process or its sandbox.
 :class:`Checker` is the parent's side; :func:`check_in_subprocess` lets a grade cell
 run outside nbgrader's autograde (``nbgrader validate``, ``ganlab solutions``) use the
 same separate process.
+
+**The template** (issue 24). A fresh checker pays ~2 s of CPU for its imports (pytest, torch,
+the kit). :class:`Checker` therefore forks each notebook's checker from a long-lived
+*template* process per (preload list, autograder root, environment), started by the process
+that creates the Checkers (nbgrader's worker, which grades one notebook after another). The
+template imports the preload modules once, never runs a check and never receives a student's
+data (only folder paths and the environment), and is single-threaded when it forks (it checks
+``/proc/self/task`` before every fork and refuses otherwise). Each child is exactly the
+checker above for one notebook: it gets its own stdin/stdout pipes (passed with
+``socket.send_fds``), its own socket folder and environment, imports the hidden check modules
+itself after the fork, and is killed at :meth:`Checker.close` through a pidfd (no pid reuse);
+the template reaps it. What a check changes in a child (module attributes, the environment,
+``sys.modules``) dies with the child and never reaches the next notebook. When the template is
+not ready, unavailable or dead, the checker is started as a fresh process as before (and the
+template is started, or restarted, for the next notebook). ``GANLAB_CHECKER_TEMPLATE=0`` turns
+the template off.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import queue
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -33,17 +52,25 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, MutableMapping, Optional, Sequence
+from typing import Any, Dict, List, MutableMapping, Optional, Sequence, Tuple
 
 from .remote import SOCKET_NAME, SocketConnection, serve_connection
-from .results import CheckResult, PartResult
+from .results import TIMINGS_ENV, CheckResult, PartResult
 
-__all__ = ["Checker", "check_in_subprocess", "unreachable_result", "main"]
+__all__ = ["Checker", "check_in_subprocess", "close_templates", "warm_template", "unreachable_result", "main"]
 
 #: Seconds the checker waits for a grade cell's kernel to connect.
 ACCEPT_TIMEOUT = 60.0
 #: Seconds one request to the notebook may take (a call of the student's code).
 REQUEST_TIMEOUT = 120.0
+#: Seconds :meth:`Checker.close` waits for the checker to finish before it kills it.
+CLOSE_TIMEOUT = 10.0
+#: Environment variable: "0" makes every checker a fresh process (no template).
+TEMPLATE_ENV = "GANLAB_CHECKER_TEMPLATE"
+#: Templates kept at once in one process (one per preload list and environment).
+MAX_TEMPLATES = 2
+#: Seconds a template may take to fork a child and answer.
+FORK_TIMEOUT = 15.0
 
 
 def unreachable_result(part: str, reason: str, root: Optional[str] = None) -> PartResult:
@@ -116,6 +143,8 @@ def _preload(modules: str) -> None:
 
 
 def main(argv: Optional[list] = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["--template"]:
+        return _template_main((sys.argv[1:] if argv is None else argv)[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--socket-dir", required=True, help="folder for the listening socket")
     parser.add_argument("--directory", required=True, help="the submission's folder (its files)")
@@ -158,26 +187,325 @@ def main(argv: Optional[list] = None) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- template side
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def _reap(signum: int = 0, frame: Any = None) -> None:
+    """SIGCHLD in the template: wait for every child that has ended (no zombies)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _run_child(request: Dict[str, Any], fds: List[int], control: socket.socket, started_in: str) -> int:
+    """In a forked child of the template: become the checker of one notebook."""
+    control.close()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    os.dup2(fds[0], 0)
+    os.dup2(fds[1], 1)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    if sys.path and sys.path[0] == started_in:   # `python -m` puts its working folder first
+        sys.path[0] = request["cwd"]
+    sys.argv[1:] = request["argv"]
+    return main(list(request["argv"]))
+
+
+def _template_main(argv: List[str]) -> int:
+    """The template: import the preload modules once, then fork one checker per request."""
+    parser = argparse.ArgumentParser(description="checker template")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--preload", default="")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C in the worker: its checkers stop, not this
+    control = socket.socket(fileno=args.control_fd)
+    started_in = os.getcwd()
+    _preload(args.preload)
+    signal.signal(signal.SIGCHLD, _reap)
+    control.sendall(json.dumps({"ready": True, "threads": _thread_count()}).encode())
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 1 << 20, 4)
+        except OSError:
+            break
+        if not data:
+            break   # the process that made the Checkers has gone
+        try:
+            request = json.loads(data)
+        except ValueError:
+            request = None
+        threads = _thread_count()
+        if not isinstance(request, dict) or len(fds) != 2 or threads != 1:
+            for fd in fds:
+                os.close(fd)
+            reason = (f"the template runs {threads} threads: fork is unsafe" if threads != 1
+                      else "bad request")
+            control.sendall(json.dumps({"error": reason}).encode())
+            if threads != 1:
+                break
+            continue
+        # SIGCHLD waits until the child's pidfd is open: the child cannot be reaped before
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+        try:
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = _run_child(request, fds, control, started_in)
+                except SystemExit as stop:
+                    code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+                except BaseException:  # noqa: BLE001 - a child never returns into the template's loop
+                    code = 1
+                finally:
+                    try:
+                        atexit._run_exitfuncs()   # what a fresh process runs at its exit
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                    finally:
+                        os._exit(code)
+            for fd in fds:
+                os.close(fd)
+            pidfd = os.pidfd_open(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
+        try:
+            socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
+        except OSError:
+            os.kill(pid, signal.SIGKILL)
+            break
+        finally:
+            os.close(pidfd)
+    return 0
+
+
 # --------------------------------------------------------------------------- parent side
+class _ForkedChild:
+    """A checker forked by a template: what :class:`Checker` uses of ``subprocess.Popen``.
+
+    Not this process's child, so it is watched and killed through a pidfd (which names this
+    one process even after its pid is reused); its parent, the template, reaps it."""
+
+    def __init__(self, pid: int, pidfd: int, stdin: int, stdout: int) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.stdin = os.fdopen(stdin, "w")
+        self.stdout = os.fdopen(stdout, "r")
+        self.returncode: Optional[int] = None
+
+    def poll(self) -> Optional[int]:
+        return self.wait(0.0) if self.returncode is None else self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        if self.returncode is None:
+            ready, _, _ = select.select([self.pidfd], [], [], timeout)
+            if not ready:
+                if timeout:
+                    raise subprocess.TimeoutExpired("checker", timeout)
+                return None
+            self.returncode = 0   # ended; its status is its parent's (the template's) to read
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def release(self) -> None:
+        """Close the pipes and the pidfd (after the child has ended)."""
+        for handle in (self.stdin, self.stdout):
+            try:
+                handle.close()
+            except OSError:
+                pass
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+
+
+class _Template:
+    """A template process (see the module's docstring) and the control socket to it."""
+
+    def __init__(self, preload: Sequence[str], environment: Dict[str, str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [sys.executable, "-m", "ganlab_kit.grading.checker", "--template",
+                   "--control-fd", str(theirs.fileno()), "--preload", ",".join(preload)]
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, env=environment,
+                                            pass_fds=[theirs.fileno()])
+        finally:
+            theirs.close()
+        self.control = ours
+        self.ready = False
+        self.broken = False
+
+    def usable(self, wait: float = 0.0) -> bool:
+        """Ready to fork (waiting up to ``wait`` seconds for its imports)."""
+        if self.broken or self.process.poll() is not None:
+            self.broken = True
+            return False
+        if not self.ready:
+            self.control.settimeout(wait)
+            try:
+                reply = json.loads(self.control.recv(1 << 16) or b"null")
+            except (socket.timeout, BlockingIOError):
+                return False
+            except (OSError, ValueError):
+                reply = None
+            if not isinstance(reply, dict) or not reply.get("ready") or reply.get("threads") != 1:
+                self.broken = True   # it ended, or it started threads while importing
+                return False
+            self.ready = True
+        return True
+
+    def fork(self, argv: List[str], environment: Dict[str, str]) -> _ForkedChild:
+        """A checker child for ``argv`` (raises OSError when the template cannot make one)."""
+        to_child, from_parent = os.pipe()[::-1]
+        from_child, to_parent = os.pipe()
+        request = {"argv": argv, "env": environment, "cwd": os.getcwd()}
+        try:
+            self.control.settimeout(FORK_TIMEOUT)
+            socket.send_fds(self.control, [json.dumps(request).encode()], [from_parent, to_parent])
+            data, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 1)
+            reply = json.loads(data or b"null")
+            if not isinstance(reply, dict) or "pid" not in reply or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                raise OSError(f"the checker template did not fork: {reply}")
+        except BaseException:
+            self.broken = True
+            os.close(to_child)
+            os.close(from_child)
+            raise
+        finally:
+            os.close(from_parent)
+            os.close(to_parent)
+        return _ForkedChild(int(reply["pid"]), fds[0], to_child, from_child)
+
+    def close(self) -> None:
+        self.broken = True
+        self.control.close()   # the template ends at the end of its control socket
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_TEMPLATES: Dict[Tuple[Any, ...], _Template] = {}
+_TEMPLATES_LOCK = threading.Lock()
+#: Variables that change from one notebook to the next and that no import reads: a template
+#: serves notebooks that differ only in these (each child gets its notebook's own values).
+_PER_NOTEBOOK_ENV = (TIMINGS_ENV, "GANLAB_GRADER_DIR")
+
+
+def _template_key(preload: Sequence[str], autograder: Optional[str],
+                  environment: Dict[str, str]) -> Tuple[Any, ...]:
+    steady = tuple(sorted((name, value) for name, value in environment.items()
+                          if name not in _PER_NOTEBOOK_ENV))
+    return (sys.executable, tuple(preload), autograder, steady)
+
+
+def _fork_checker(argv: List[str], preload: Sequence[str], autograder: Optional[str],
+                  environment: Dict[str, str]) -> Optional[_ForkedChild]:
+    """A checker forked from this environment's template; None when there is no ready
+    template (one is started, or restarted, for the next notebook)."""
+    key = _template_key(preload, autograder, environment)
+    with _TEMPLATES_LOCK:
+        template = _TEMPLATES.get(key)
+        if template is not None and not template.usable():
+            if not template.broken:
+                return None   # still importing: this notebook gets a fresh checker
+            _TEMPLATES.pop(key).close()
+            template = None
+        if template is None:
+            while len(_TEMPLATES) >= MAX_TEMPLATES:
+                _TEMPLATES.pop(next(iter(_TEMPLATES))).close()
+            try:
+                _TEMPLATES[key] = _Template(preload, environment)
+            except OSError:
+                pass
+            return None
+        try:
+            return template.fork(argv, environment)
+        except (OSError, ValueError):
+            _TEMPLATES.pop(key).close()
+            return None
+
+
+def warm_template(preload: Sequence[str] = (), autograder: Optional[str] = None,
+                  env: Optional[Dict[str, str]] = None, wait: float = 60.0) -> bool:
+    """Start the template a :class:`Checker` with these arguments would fork from (if it is
+    not running) and wait up to ``wait`` seconds for its imports; whether it is ready."""
+    environment = dict(os.environ if env is None else env)
+    environment.setdefault("OMP_NUM_THREADS", "1")
+    key = _template_key(preload, autograder and os.fspath(autograder), environment)
+    with _TEMPLATES_LOCK:
+        template = _TEMPLATES.get(key)
+        if template is not None and template.broken:
+            _TEMPLATES.pop(key).close()
+            template = None
+        if template is None:
+            while len(_TEMPLATES) >= MAX_TEMPLATES:
+                _TEMPLATES.pop(next(iter(_TEMPLATES))).close()
+            template = _TEMPLATES[key] = _Template(preload, environment)
+        return template.usable(wait)
+
+
+def close_templates() -> None:
+    """End every checker template of this process (they also end with it)."""
+    with _TEMPLATES_LOCK:
+        while _TEMPLATES:
+            _TEMPLATES.popitem()[1].close()
+
+
+atexit.register(close_templates)
+
+
 class Checker:
     """A running checker process for one notebook, and its socket folder."""
 
     def __init__(self, directory: os.PathLike, autograder: Optional[str] = None,
                  socket_dir: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-                 preload: Sequence[str] = ()) -> None:
+                 preload: Sequence[str] = (), template: Optional[bool] = None) -> None:
+        """``template``: fork the checker from this process's template (see the module's
+        docstring); None: unless ``$GANLAB_CHECKER_TEMPLATE`` is "0"."""
         self.socket_dir = socket_dir or tempfile.mkdtemp(prefix="ganlab-grader-")
         self._own_dir = socket_dir is None
         os.chmod(self.socket_dir, 0o755)
-        command = [sys.executable, "-m", "ganlab_kit.grading.checker",
-                   "--socket-dir", self.socket_dir, "--directory", os.fspath(directory)]
+        arguments = ["--socket-dir", self.socket_dir, "--directory", os.fspath(directory)]
         if autograder:
-            command += ["--autograder", os.fspath(autograder)]
+            arguments += ["--autograder", os.fspath(autograder)]
         if preload:
-            command += ["--preload", ",".join(preload)]
+            arguments += ["--preload", ",".join(preload)]
         environment = dict(os.environ if env is None else env)
         environment.setdefault("OMP_NUM_THREADS", "1")
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True, env=environment)
+        if template is None:
+            template = environment.get(TEMPLATE_ENV, "1") != "0"
+        forked = _fork_checker(arguments, preload, autograder and os.fspath(autograder),
+                               environment) if template else None
+        self.forked = forked is not None
+        self.process: Any = forked or subprocess.Popen(
+            [sys.executable, "-m", "ganlab_kit.grading.checker", *arguments],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env=environment)
         self._replies: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         ready = self._next(60.0)
@@ -229,10 +557,12 @@ class Checker:
         if self.process.poll() is None:
             self.send({"exit": True})
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=CLOSE_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.forked:
+            self.process.release()
         if self._own_dir:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
 
@@ -247,7 +577,8 @@ def check_in_subprocess(part: str, namespace: MutableMapping[str, Any],
     folder = Path(directory or os.getcwd()).resolve()
     checker = _LOCAL.get(os.fspath(folder))
     if checker is None or checker.process.poll() is not None:
-        checker = _LOCAL[os.fspath(folder)] = Checker(folder)
+        # one checker per kernel and folder: a template would not be used again here
+        checker = _LOCAL[os.fspath(folder)] = Checker(folder, template=False)
     checker.request(part)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
