@@ -355,6 +355,7 @@ class _Template:
         self.control = ours
         self.ready = False
         self.broken = False
+        self.threaded = False   # its imports started a thread: never forked
 
     def usable(self, wait: float = 0.0) -> bool:
         """Ready to fork (waiting up to ``wait`` seconds for its imports)."""
@@ -371,6 +372,7 @@ class _Template:
                 reply = None
             if not isinstance(reply, dict) or not reply.get("ready") or reply.get("threads") != 1:
                 self.broken = True   # it ended, or it started threads while importing
+                self.threaded = isinstance(reply, dict) and bool(reply.get("ready"))
                 return False
             self.ready = True
         return True
@@ -411,6 +413,8 @@ class _Template:
 
 _TEMPLATES: Dict[Tuple[Any, ...], _Template] = {}
 _TEMPLATES_LOCK = threading.Lock()
+#: Keys whose template started threads while importing: their checkers are fresh processes.
+_THREADED: set = set()
 #: Variables that change from one notebook to the next and that no import reads: a template
 #: serves notebooks that differ only in these (each child gets its notebook's own values).
 _PER_NOTEBOOK_ENV = (TIMINGS_ENV, "GANLAB_GRADER_DIR")
@@ -433,8 +437,12 @@ def _fork_checker(argv: List[str], preload: Sequence[str], autograder: Optional[
         if template is not None and not template.usable():
             if not template.broken:
                 return None   # still importing: this notebook gets a fresh checker
+            if template.threaded:
+                _THREADED.add(key)
             _TEMPLATES.pop(key).close()
             template = None
+        if key in _THREADED:
+            return None
         if template is None:
             while len(_TEMPLATES) >= MAX_TEMPLATES:
                 _TEMPLATES.pop(next(iter(_TEMPLATES))).close()
@@ -462,16 +470,24 @@ def warm_template(preload: Sequence[str] = (), autograder: Optional[str] = None,
         if template is not None and template.broken:
             _TEMPLATES.pop(key).close()
             template = None
+        if key in _THREADED:
+            return False
         if template is None:
             while len(_TEMPLATES) >= MAX_TEMPLATES:
                 _TEMPLATES.pop(next(iter(_TEMPLATES))).close()
             template = _TEMPLATES[key] = _Template(preload, environment)
-        return template.usable(wait)
+        if template.usable(wait):
+            return True
+        if template.threaded:
+            _THREADED.add(key)
+            _TEMPLATES.pop(key).close()
+        return False
 
 
 def close_templates() -> None:
     """End every checker template of this process (they also end with it)."""
     with _TEMPLATES_LOCK:
+        _THREADED.clear()
         while _TEMPLATES:
             _TEMPLATES.popitem()[1].close()
 
