@@ -36,3 +36,102 @@ def _wait_until(condition, timeout: float = 20.0) -> bool:
 def wait_until():
     """``wait_until(condition, timeout=20.0)``: for tests that watch a training thread."""
     return _wait_until
+
+
+# ----------------------------------------------------------------------------------------------
+# The CI schedule (issue 24). `make test` runs `pytest -n 2 --dist loadgroup`: xdist hands its two
+# workers work units (an xdist group, whose tests share a course built once, or a single test)
+# from a queue, in collection order. A long unit that starts last leaves the other worker idle,
+# so under loadgroup the collection is reordered: longest units first (longest processing time
+# first), the many short tests at the end fill the gaps. A module's ungrouped tests stay
+# together, ranked by its longest test, so its module-scoped fixtures are not rebuilt on a
+# worker for every stretch of the queue. Only the order depends on these figures: a test runs
+# the same wherever it lands.
+
+#: rough seconds of the heavy units in a fresh-clone CI on 2 cores: an xdist group, all its
+#: tests; a test module, its longest test. A `-n 2` run prints the measured ones at its end.
+UNIT_SECONDS = {
+    "nbgrader": 300, "nbgrader_keras_gan": 230, "nbgrader-failure-modes": 200, "autograde": 170,
+    "course-roundtrip": 140, "nbgrader-dcgan": 130, "nbgrader-playground": 90, "nbgrader-gan-2d": 55,
+    "tests/test_lab_keras_gan.py": 243, "tests/test_browser_keras_lab.py": 160,
+    "tests/test_bank_failure_modes.py": 83, "tests/test_browser_formgrader.py": 65,
+    "tests/test_browser_lab.py": 60, "tests/test_browser_failure_modes.py": 56,
+    "tests/test_browser_playground.py": 44, "tests/test_browser_dcgan.py": 42,
+    "tests/test_course_setup.py": 36,
+}
+#: seconds of a test of a unit not listed above, by its first mark found here
+MARK_SECONDS = {"grading": 30.0, "browser": 30.0, "slow": 15.0, "keras": 2.0}
+UNMARKED_SECONDS = 0.5
+
+
+def _group_of(nodeid):
+    """The xdist group of a node id as a worker reports it under loadgroup (``...@group``), or None."""
+    return nodeid.rsplit("@", 1)[1] if nodeid.rfind("@") > nodeid.rfind("]") else None
+
+
+def _unit_of(item):
+    """(unit, is a group): ``item``'s xdist group, else its test module."""
+    names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                    for mark in item.iter_markers("xdist_group")})
+    return ("_".join(names), True) if names else (item.nodeid.split("::")[0], False)
+
+
+def _estimate(item):
+    marks = {mark.name for mark in item.iter_markers()}
+    return next((seconds for mark, seconds in MARK_SECONDS.items() if mark in marks), UNMARKED_SECONDS)
+
+
+def pytest_configure(config):
+    if getattr(config.option, "dist", "no") == "loadgroup":
+        # xdist would sort the units by their number of tests; the order below replaces that
+        config.option.loadscopereorder = False
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist appends the group names to the node ids
+def pytest_collection_modifyitems(config, items):
+    if not (hasattr(config, "workerinput") and getattr(config.option, "loadgroup", False)):
+        return   # one process (modules stay together) or another --dist: collection order
+    estimate, first = {}, {}
+    for index, item in enumerate(items):
+        unit, group = _unit_of(item)
+        first.setdefault(unit, index)
+        seconds = _estimate(item)
+        estimate[unit] = estimate.get(unit, 0.0) + seconds if group else max(estimate.get(unit, 0.0), seconds)
+    estimate.update((unit, seconds) for unit, seconds in UNIT_SECONDS.items() if unit in estimate)
+    # stable: a unit's tests, and units of equal estimate, keep their collection order
+    items.sort(key=lambda item: (-estimate[_unit_of(item)[0]], first[_unit_of(item)[0]]))
+
+
+# Where the workers' time went, printed after a `-n 2` run (the controller sees every report).
+_BUSY, _TESTS, _STARTED = {}, {}, []
+
+
+def pytest_sessionstart(session):
+    _STARTED.append(time.monotonic())
+
+
+def pytest_runtest_logreport(report):
+    node = getattr(report, "node", None)   # set on the reports a worker sends to the controller
+    if node is None:
+        return
+    _BUSY[node.gateway.id] = _BUSY.get(node.gateway.id, 0.0) + report.duration
+    _TESTS[report.nodeid] = _TESTS.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _BUSY:
+        return
+    units = {}
+    for nodeid, seconds in _TESTS.items():
+        group = _group_of(nodeid)
+        unit = group or nodeid.split("::")[0]
+        units[unit] = units.get(unit, 0.0) + seconds if group else max(units.get(unit, 0.0), seconds)
+    wall = time.monotonic() - _STARTED[0]
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("=", "test workers (issue 24: CI budget)")
+    write("busy: " + ", ".join(f"{worker} {seconds:.0f} s" for worker, seconds in sorted(_BUSY.items()))
+          + f"; wall {wall:.0f} s from session start")
+    write("heaviest units (xdist group: all its tests; module: its longest test; "
+          "tests/conftest.py UNIT_SECONDS orders them):")
+    for unit, seconds in sorted(units.items(), key=lambda pair: -pair[1])[:20]:
+        write(f"  {seconds:6.0f} s  {unit}")

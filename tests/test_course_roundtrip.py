@@ -32,7 +32,9 @@ from ganlab_kit.grading.notebook import read_notebook, student_copy, write_noteb
 from ganlab_kit.grading.provenance import ALLOW_KIT_WEIGHTS_ENV
 from ganlab_kit.grading.submissions import load_submissions
 
-pytestmark = [pytest.mark.grading, pytest.mark.slow]
+# one xdist group: the module-scoped term (two accounts, a whole exchange round, ~2 min) is built
+# once per run, not once on each worker that picks up one of its tests
+pytestmark = [pytest.mark.grading, pytest.mark.slow, pytest.mark.xdist_group("course-roundtrip")]
 
 LAB = "pytorch_gan"
 COURSE_ID = "gan-course"
