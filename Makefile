@@ -20,7 +20,7 @@ setup: $(STAMP)  ## only the environment
 demo: $(STAMP)  ## the kit's main job, offline
 	$(BIN)/ganlab demo
 
-test: $(STAMP)  ## the whole test suite
+test: $(STAMP)  ## the whole test suite (README, Tests: the same command)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 solutions: $(STAMP)  ## regenerate solutions/ through nbgrader
