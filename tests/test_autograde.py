@@ -224,6 +224,57 @@ def test_a_second_writer_is_refused(broken_class):
     assert len(autograde_course(broken_class, LAB, log=lambda message: None).rows) == 3
 
 
+def test_several_courses_are_graded_from_one_queue(tmp_path, synthetic_gradebook, monkeypatch):
+    """Does `autograde_courses` grade several courses from one queue -- a job that arrives while the
+    first is graded joins it, the heavier job's students go first, each job's together -- record each
+    course in its own gradebook, hand each report over as soon as its last student is recorded, return
+    the reports in the order the jobs came, and stop with the error of a job that cannot be made?"""
+    import threading
+
+    from ganlab_kit.grading import GradingSetupError
+    from ganlab_kit.grading.autograde import AutogradeJob, autograde_courses
+
+    courses = {}
+    for name in ("light", "heavy"):
+        courses[name] = _synthetic_course(tmp_path / name, synthetic_gradebook)
+        _hand_in(courses[name], "bad_json", '{"cells": [ not json')
+        _hand_in(courses[name], "no_notebook")
+    started, first_started, heavy_queued = [], threading.Event(), threading.Event()
+    grade = autograde_module.grade_submission
+
+    def watched(task, worker=None):
+        started.append((Path(task.course_root).name, task.student))
+        first_started.set()
+        assert heavy_queued.wait(30)   # the first student is graded while the next course arrives
+        return grade(task, worker)
+
+    def jobs():
+        yield AutogradeJob(courses["light"], LAB, weight=1.0)
+        assert first_started.wait(30)
+        yield AutogradeJob(courses["heavy"], LAB, weight=5.0)
+        heavy_queued.set()   # runs once the writer's reader has queued the heavy job
+
+    monkeypatch.setattr(autograde_module, "grade_submission", watched)
+    done = []
+    reports = autograde_courses(jobs(), workers=1, log=lambda message: None,
+                                on_done=lambda report: done.append((report.course.name, len(report.rows))))
+    assert started == [("light", "bad_json"), ("heavy", "bad_json"), ("heavy", "no_notebook"),
+                       ("light", "no_notebook")]
+    assert done == [("heavy", 2), ("light", 2)]
+    assert [report.course.name for report in reports] == ["light", "heavy"]
+    for report in reports:
+        assert report.statuses() == {"bad_json": STATUS_ERROR, "no_notebook": STATUS_ERROR}
+        assert set(_gradebook_rows(report.course, LAB, "synthetic")) == {"bad_json", "no_notebook"}
+
+    def broken_jobs():
+        yield AutogradeJob(courses["light"], LAB, force=True)
+        raise GradingSetupError("the second course could not be built")
+
+    monkeypatch.setattr(autograde_module, "grade_submission", grade)
+    with pytest.raises(GradingSetupError, match="could not be built"):
+        autograde_courses(broken_jobs(), workers=2, log=lambda message: None)
+
+
 def test_a_gradebook_that_cannot_be_written_stops_the_run_cleanly(broken_class, monkeypatch, capsys):
     """When the writer cannot record a student (say the gradebook is locked), does the command stop
     with exit code 2 and a message naming the student, instead of a traceback?"""

@@ -129,34 +129,43 @@ def test_grade_table_flags_unexpected_points():
     assert "1 noise (3), 2 steps (4)" in text
 
 
-def test_demo_grades_two_labs_at_once_and_shows_each_table_when_ready(tmp_path, monkeypatch):
-    """Does `run_demos` grade two labs side by side (one worker each), hand each lab's table over as
-    soon as that lab is done (a quick lab before a slow one), return the tables in lab order, and stop
-    with the error of a lab that fails?"""
-    import threading
-    import time
+def test_demo_grades_every_lab_from_one_queue_and_shows_each_table_when_ready(tmp_path, monkeypatch):
+    """Does `run_demos` build the quick-to-build labs first, put every lab into one grading queue
+    with its expected seconds per student, hand each lab's table over as soon as that lab is graded
+    (a quick lab before a slow one), return the tables in lab order, and stop with the error of a
+    lab whose course cannot be built?"""
+    from types import SimpleNamespace
 
     from ganlab_kit.grading import demo as demo_module
+    from ganlab_kit.grading.autograde import AutogradeReport
     from ganlab_kit.grading.course import find_repository
 
-    running, most, lock = [], [0], threading.Lock()
+    built, queued = [], []
 
-    def fake_run_demo(course_dir, repository, students, assignment, log=print, workers=2):
-        with lock:
-            running.append(assignment)
-            most[0] = max(most[0], len(running))
-        time.sleep({"slow": 1.0, "broken": 0.2}.get(assignment, 0.3))
-        with lock:
-            running.remove(assignment)
+    def fake_build(course_dir, repository, assignment, submissions, log, timings=None):
         if assignment == "broken":
             raise GradingSetupError("broken lab")
-        return (assignment, workers)
+        built.append(assignment)
+        return demo_module._DemoLab(assignment, SimpleNamespace(root=tmp_path / assignment), [])
 
-    monkeypatch.setattr(demo_module, "run_demo", fake_run_demo)
+    def fake_autograde_courses(jobs, workers, environment, on_done, log):
+        for job in jobs:   # graded in the order of their weight; the lightest is done first
+            queued.append((job.assignment, job.weight, workers))
+        for assignment, _, _ in sorted(queued, key=lambda item: item[1]):
+            on_done(AutogradeReport(assignment, tmp_path / assignment))
+
+    monkeypatch.setattr(demo_module, "_build_lab", fake_build)
+    monkeypatch.setattr(demo_module, "_demo_submissions", lambda repository, name: [])
+    monkeypatch.setattr(demo_module, "autograde_courses", fake_autograde_courses)
+    monkeypatch.setattr(demo_module, "_finish_lab", lambda lab, report, log, timings, warned: lab.assignment)
     shown = []
-    reports = demo_module.run_demos(tmp_path / "demo", find_repository(), ["slow", "quick", "next"],
-                                    log=lambda message: None, on_report=shown.append)
-    assert reports == [("slow", 1), ("quick", 1), ("next", 1)]
-    assert shown.index(("quick", 1)) < shown.index(("slow", 1)) and most[0] == 2
+    labs = ["keras_gan", "gan_2d", "pytorch_gan"]
+    reports = demo_module.run_demos(tmp_path / "demo", find_repository(), labs, log=lambda message: None,
+                                    on_report=shown.append)
+    assert reports == labs
+    assert built == ["pytorch_gan", "gan_2d", "keras_gan"]   # keras_gan imports TensorFlow to hand in
+    weights = demo_module.LAB_WEIGHTS
+    assert queued == [(name, weights[name], 2) for name in built]
+    assert shown == sorted(labs, key=weights.get)
     with pytest.raises(GradingSetupError, match="broken lab"):
-        demo_module.run_demos(tmp_path / "demo", find_repository(), ["quick", "broken"], log=lambda message: None)
+        demo_module.run_demos(tmp_path / "demo", find_repository(), ["gan_2d", "broken"], log=lambda message: None)

@@ -52,14 +52,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .bridge import GradingSetupError
 from .results import TIMINGS_ENV
 
 __all__ = [
     "GradingTask", "GradingOutcome", "NotebookGrades", "AutogradeRow", "AutogradeReport",
-    "AutogradeInterrupted", "autograde_course", "grade_submission", "submission_fingerprint",
+    "AutogradeInterrupted", "AutogradeJob", "autograde_course", "autograde_courses", "grade_submission",
+    "submission_fingerprint",
     "ledger_path", "remove_abandoned_scratch", "GRADING_METADATA", "STATUS_OK", "STATUS_ERROR", "STATUS_NOT_ISOLATED",
     "INSTALL_SANDBOX", "not_isolated_line",
 ]
@@ -931,6 +932,18 @@ def _skip(entry: Optional[Dict[str, Any]], fingerprint: str, recorded: bool, aut
     return autograded.is_dir()
 
 
+@dataclass
+class AutogradeJob:
+    """One assignment of one course for :func:`autograde_courses`."""
+
+    course: PathLike
+    assignment: str
+    students: Optional[Sequence[str]] = None   # None: every submission
+    force: bool = False                         # regrade students already recorded
+    retry_errors: bool = False                  # regrade students whose recorded status is an error
+    weight: float = 0.0                         # expected seconds per submission: heavier jobs go first
+
+
 def autograde_course(course: PathLike, assignment: str, *, students: Optional[Sequence[str]] = None,
                      workers: int = 1, scheduler: Any = None, force: bool = False,
                      retry_errors: bool = False, environment: Optional[Mapping[str, str]] = None,
@@ -948,28 +961,77 @@ def autograde_course(course: PathLike, assignment: str, *, students: Optional[Se
     :class:`AutogradeInterrupted` (a KeyboardInterrupt carrying the report) on Ctrl-C.
     """
     started = time.perf_counter()
-    root = Path(course).resolve()
-    database = root / "gradebook.db"
-    if not (root / "nbgrader_config.py").is_file() or not database.is_file():
-        raise GradingSetupError(
-            f"{root} is not an nbgrader course with a gradebook (nbgrader_config.py and gradebook.db); "
-            "run it in the course folder or pass --course-dir, after `nbgrader generate_assignment`")
+    with contextlib.ExitStack() as locks:
+        run = _CourseRun(AutogradeJob(course, assignment, students, force, retry_errors), locks, started,
+                         workers=workers, scheduler=scheduler, log=log)
+        if not run.todo:
+            run.finish()
+            return run.report
+        backend: Union[_LocalBackend, _DaskBackend]
+        backend = _DaskBackend(scheduler, workers if workers > 1 else None) if scheduler is not None \
+            else _LocalBackend(min(workers, len(run.todo)),
+                               _worker_environment(environment or {}) if PERSISTENT_WORKERS else None)
+        problem = _sandbox_problem() if scheduler is None else None
+        if problem:
+            log(not_isolated_line(problem))
+            run.warned = True
+        log(f"grading {len(run.todo)} submission(s) of {assignment} "
+            + (f"on the Dask cluster at {scheduler}" if scheduler is not None
+               else f"with {backend.capacity} worker(s)")
+            + (f"; {len(run.report.rows)} already graded" if run.report.rows else ""))
+        _grade_runs(backend, _Arrivals([run]), environment, on_recorded=on_recorded)
+        return run.report
+
+
+def autograde_courses(jobs: Iterable[AutogradeJob], *, workers: int = 2,
+                      environment: Optional[Mapping[str, str]] = None,
+                      log: Callable[[str], None] = print,
+                      on_done: Optional[Callable[[AutogradeReport], None]] = None) -> List[AutogradeReport]:
+    """Autograde several courses' assignments with one pool of ``workers`` local workers.
+
+    Every submission of every job waits in one queue, the heaviest job's (``weight``) first,
+    a job's students together and in order, so that no worker idles while another job still has
+    students and each worker keeps one lab's libraries warm. ``jobs`` may be a generator that
+    builds the next course while the first ones are graded: it is read in a thread of its own,
+    and a job's students join the queue as soon as it is yielded. ``on_done`` gets each job's
+    report as soon as its last student is recorded (in the writer's thread: hand slow work on).
+    Each job is graded exactly as :func:`autograde_course` grades it (same workers, writer,
+    ledger and resume rules); ``log`` lines name the assignment. Returns the reports in the
+    order the jobs came. Raises what ``jobs`` raises, after stopping the grading under way.
+    """
     if workers < 1:
         raise GradingSetupError("--workers must be at least 1")
-    course_id, notebook_names, recorded = _assignment_facts(database, assignment)
-    submitted = _submitted_students(root, assignment)
-    if students:
-        unknown = sorted(set(students) - set(submitted))
-        if unknown:
-            raise GradingSetupError(f"no submission of {assignment} from {unknown} in {root / 'submitted'}")
-        submitted = [name for name in submitted if name in set(students)]
+    started = time.perf_counter()
+    arrivals = _Arrivals()
 
-    ledger_file = ledger_path(root, assignment)
-    with _writer_lock(ledger_file):
-        return _autograde_locked(root, database, assignment, course_id, notebook_names, recorded, submitted,
-                                 ledger_file, started, workers=workers, scheduler=scheduler, force=force,
-                                 retry_errors=retry_errors, environment=environment, log=log,
-                                 on_recorded=on_recorded)
+    def read_jobs() -> None:
+        try:
+            for job in jobs:
+                arrivals.put(job)
+        except BaseException as error:  # noqa: BLE001 - raised again in the writer's thread
+            arrivals.close(error)
+        else:
+            arrivals.close()
+
+    reader = threading.Thread(target=read_jobs, name="ganlab-autograde-jobs", daemon=True)
+    problem = _sandbox_problem()
+    if problem:
+        log(not_isolated_line(problem))
+    with contextlib.ExitStack() as locks:
+        def open_run(job: AutogradeJob) -> _CourseRun:
+            run = _CourseRun(job, locks, time.perf_counter(),
+                             workers=workers, scheduler=None,
+                             log=lambda message, lab=job.assignment: log(f"{lab}: {message}"))
+            run.warned = bool(problem)
+            return run
+
+        arrivals.opener = open_run
+        backend = _LocalBackend(workers, _worker_environment(environment or {}) if PERSISTENT_WORKERS else None)
+        reader.start()
+        runs = _grade_runs(backend, arrivals, environment, on_done=on_done)
+    log(f"graded {sum(len(run.report.rows) for run in runs)} submission(s) of {len(runs)} assignment(s) "
+        f"with {workers} worker(s) in {time.perf_counter() - started:.1f} s")
+    return [run.report for run in runs]
 
 
 @contextlib.contextmanager
@@ -994,106 +1056,203 @@ def _writer_lock(ledger_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _autograde_locked(root: Path, database: Path, assignment: str, course_id: str, notebook_names: List[str],
-                      recorded: Set[str], submitted: List[str], ledger_file: Path, started: float, *,
-                      workers: int, scheduler: Any, force: bool, retry_errors: bool,
-                      environment: Optional[Mapping[str, str]], log: Callable[[str], None],
-                      on_recorded: Optional[Callable[[AutogradeRow], None]]) -> AutogradeReport:
-    _remove_stale_staging(root / "autograded")
-    remove_abandoned_scratch()
-    ledger = _read_ledger(ledger_file)
-    report = AutogradeReport(assignment, root, workers=workers,
-                             scheduler=None if scheduler is None else str(scheduler))
-    todo: List[Tuple[str, str]] = []
-    for student in submitted:
-        fingerprint = submission_fingerprint(root / "submitted" / student / assignment)
-        entry = ledger.get(student)
-        if not force and _skip(entry, fingerprint, student in recorded,
-                               root / "autograded" / student / assignment, retry_errors):
-            report.rows.append(AutogradeRow(student, entry["status"], entry.get("reason", ""),
-                                            entry.get("points"), entry.get("max_points"),
-                                            entry.get("seconds"), list(entry.get("problems", [])),
-                                            skipped=True))
-        else:
-            todo.append((student, fingerprint))
-    if not todo:
-        report.seconds = round(time.perf_counter() - started, 2)
-        return report
+class _CourseRun:
+    """The writer's side of grading one assignment of one course: the course's gradebook,
+    ledger (its writer lock held in ``locks``) and report, and the students left to grade."""
 
-    with tempfile.TemporaryDirectory(prefix="ganlab-gradebook-") as scratch:
-        snapshot = _gradebook_snapshot(database, Path(scratch), course_id)
-    source_files = {relative: data for relative, data in _read_tree(root / "source" / assignment).items()}
-    config_text = (root / "nbgrader_config.py").read_text()
-    overrides = dict(environment or {})
+    def __init__(self, job: AutogradeJob, locks: contextlib.ExitStack, started: float, *, workers: int,
+                 scheduler: Any, log: Callable[[str], None]) -> None:
+        root = Path(job.course).resolve()
+        database = root / "gradebook.db"
+        assignment = job.assignment
+        if not (root / "nbgrader_config.py").is_file() or not database.is_file():
+            raise GradingSetupError(
+                f"{root} is not an nbgrader course with a gradebook (nbgrader_config.py and gradebook.db); "
+                "run it in the course folder or pass --course-dir, after `nbgrader generate_assignment`")
+        if workers < 1:
+            raise GradingSetupError("--workers must be at least 1")
+        course_id, notebook_names, recorded = _assignment_facts(database, assignment)
+        submitted = _submitted_students(root, assignment)
+        if job.students:
+            unknown = sorted(set(job.students) - set(submitted))
+            if unknown:
+                raise GradingSetupError(f"no submission of {assignment} from {unknown} in {root / 'submitted'}")
+            submitted = [name for name in submitted if name in set(job.students)]
+        self.root, self.database, self.assignment, self.course_id = root, database, assignment, course_id
+        self.notebook_names, self.weight, self.started, self.log = notebook_names, job.weight, started, log
+        self.ledger_file = ledger_path(root, assignment)
+        locks.enter_context(_writer_lock(self.ledger_file))
+        self.warned = False     # the not-isolated line was printed
+        self.done = False       # every student recorded (or skipped), report finished
+        _remove_stale_staging(root / "autograded")
+        remove_abandoned_scratch()
+        self.ledger = _read_ledger(self.ledger_file)
+        self.report = AutogradeReport(assignment, root, workers=workers,
+                                      scheduler=None if scheduler is None else str(scheduler))
+        self.todo: List[Tuple[str, str]] = []
+        for student in submitted:
+            fingerprint = submission_fingerprint(root / "submitted" / student / assignment)
+            entry = self.ledger.get(student)
+            if not job.force and _skip(entry, fingerprint, student in recorded,
+                                       root / "autograded" / student / assignment, job.retry_errors):
+                self.report.rows.append(AutogradeRow(student, entry["status"], entry.get("reason", ""),
+                                                     entry.get("points"), entry.get("max_points"),
+                                                     entry.get("seconds"), list(entry.get("problems", [])),
+                                                     skipped=True))
+            else:
+                self.todo.append((student, fingerprint))
+        self.fingerprints = dict(self.todo)
+        self.left = len(self.todo)     # students not recorded yet
+        if self.todo:
+            with tempfile.TemporaryDirectory(prefix="ganlab-gradebook-") as scratch:
+                self.snapshot = _gradebook_snapshot(database, Path(scratch), course_id)
+            self.source_files = _read_tree(root / "source" / assignment)
+            self.config_text = (root / "nbgrader_config.py").read_text()
 
-    def task_of(student: str, fingerprint: str) -> GradingTask:
-        return GradingTask(assignment, student, fingerprint, notebook_names, snapshot, source_files,
-                           _read_tree(root / "submitted" / student / assignment), os.fspath(root),
-                           config_text, overrides)
+    def task(self, student: str, environment: Optional[Mapping[str, str]]) -> GradingTask:
+        return GradingTask(self.assignment, student, self.fingerprints[student], self.notebook_names,
+                           self.snapshot, self.source_files,
+                           _read_tree(self.root / "submitted" / student / self.assignment),
+                           os.fspath(self.root), self.config_text, dict(environment or {}))
 
-    backend: Union[_LocalBackend, _DaskBackend]
-    backend = _DaskBackend(scheduler, workers if workers > 1 else None) if scheduler is not None \
-        else _LocalBackend(min(workers, len(todo)),
-                           _worker_environment(overrides) if PERSISTENT_WORKERS else None)
-    problem = _sandbox_problem() if scheduler is None else None
-    warned = [False]
-    if problem:
-        log(not_isolated_line(problem))
-        warned[0] = True
-    log(f"grading {len(todo)} submission(s) of {assignment} "
-        + (f"on the Dask cluster at {scheduler}" if scheduler is not None else f"with {backend.capacity} worker(s)")
-        + (f"; {len(report.rows)} already graded" if report.rows else ""))
-    queue = list(todo)
-    fingerprints = dict(todo)
-    running: Dict[Any, str] = {}
-    interrupted = False
+    def record(self, student: str, result: Callable[[], GradingOutcome]) -> AutogradeRow:
+        """Record one student's outcome (``result()`` gives it, or raises for a crashed worker)."""
+        fingerprint = self.fingerprints[student]
+        try:
+            outcome = result()
+        except Exception as error:  # a worker process died (Dask: KilledWorker), ...
+            outcome = GradingOutcome(student, fingerprint,
+                                     reason=f"the grading worker crashed: {type(error).__name__}: "
+                                            f"{error}"[:_REASON_LENGTH])
+        try:
+            recording = time.perf_counter()
+            with _deferred_interrupt():
+                row = _record_outcome(self.root, self.database, self.course_id, self.assignment, outcome,
+                                      self.notebook_names, self.ledger, self.ledger_file)
+            self.report.stages[student] = dict(outcome.stages,
+                                               recording=round(time.perf_counter() - recording, 3))
+        except Exception as error:  # the gradebook is locked, the disk is full, ...
+            raise GradingSetupError(
+                f"could not record {student} in {self.database} ({type(error).__name__}: {error}); the "
+                "students recorded before are kept, run the command again to resume") from error
+        self.report.rows.append(row)
+        self.left -= 1
+        if row.status == STATUS_NOT_ISOLATED and not self.warned:
+            self.warned = True   # Sandbox.mode = 'off', another bwrap in the course config, ...
+            self.log(not_isolated_line(_isolation_reason(row.problems)))
+        self.log(f"{row.student}: {row.status}"
+                 + (f" {row.points:g}/{row.max_points:g}" if row.points is not None else "")
+                 + f" in {row.seconds:.1f} s" + (f" ({row.note()})" if row.note() else ""))
+        return row
+
+    def finish(self) -> None:
+        self.done = True
+        self.report.seconds = round(time.perf_counter() - self.started, 2)
+
+
+class _Arrivals:
+    """Course runs for the writer: given at once (``runs``), or as jobs that another thread
+    puts while the first ones are graded (:func:`autograde_courses`); ``wake`` is a future that
+    completes when something arrives, so the writer can wait for it beside its workers."""
+
+    def __init__(self, runs: Sequence[_CourseRun] = ()) -> None:
+        self.lock = threading.Lock()
+        self.items: List[Any] = list(runs)
+        self.closed = bool(runs)
+        self.error: Optional[BaseException] = None
+        self.wake: Future = Future()
+        self.opener: Callable[[AutogradeJob], _CourseRun] = lambda job: job
+
+    def _signal(self) -> None:
+        if not self.wake.done():
+            self.wake.set_result(None)
+
+    def put(self, job: AutogradeJob) -> None:
+        with self.lock:
+            self.items.append(job)
+            self._signal()
+
+    def close(self, error: Optional[BaseException] = None) -> None:
+        with self.lock:
+            self.closed, self.error = True, error
+            self._signal()
+
+    def take(self) -> Tuple[List[_CourseRun], bool]:
+        """(the runs that arrived since the last call, whether no more will come); raises what the
+        jobs' reader raised."""
+        with self.lock:
+            items, self.items = self.items, []
+            closed, error = self.closed, self.error
+            if self.wake.done() and not closed:
+                self.wake = Future()
+        if error is not None and not items:
+            raise error
+        return [self.opener(item) for item in items], closed and error is None
+
+    def wait(self) -> None:
+        self.wake.result()
+
+
+def _grade_runs(backend: Union["_LocalBackend", "_DaskBackend"], arrivals: _Arrivals,
+                environment: Optional[Mapping[str, str]], *,
+                on_recorded: Optional[Callable[[AutogradeRow], None]] = None,
+                on_done: Optional[Callable[[AutogradeReport], None]] = None) -> List[_CourseRun]:
+    """The writer's loop: keep ``backend``'s workers busy with the queued students of every run
+    (heaviest run first, each run's students together), record each outcome as it comes, finish
+    a run when its last student is recorded. Stopped (Ctrl-C): every unfinished run's report
+    says so and :class:`AutogradeInterrupted` carries the first one."""
+    runs: List[_CourseRun] = []
+    queue: List[Tuple[Tuple[float, int, int], _CourseRun, str]] = []
+    running: Dict[Any, Tuple[_CourseRun, str]] = {}
     finished = False
     try:
-        while queue or running:
+        closed = False
+        while True:
+            if not closed:
+                arrived, closed = arrivals.take()
+                for run in arrived:
+                    runs.append(run)
+                    queue.extend(((-run.weight, len(runs), index), run, student)
+                                 for index, (student, _) in enumerate(run.todo))
+                    if not run.todo:
+                        run.finish()
+                        if on_done:
+                            on_done(run.report)
+                queue.sort(key=lambda item: item[0])
+            if not queue and not running:
+                if closed:
+                    break
+                arrivals.wait()
+                continue
             while queue and len(running) < backend.capacity:
-                student, fingerprint = queue.pop(0)
-                running[backend.submit(task_of(student, fingerprint))] = student
-            for future in backend.wait_any(set(running)):
-                student = running.pop(future)
-                fingerprint = fingerprints[student]
-                try:
-                    outcome = backend.result(future)
-                except Exception as error:  # a worker process died (Dask: KilledWorker), ...
-                    outcome = GradingOutcome(student, fingerprint,
-                                             reason=f"the grading worker crashed: {type(error).__name__}: "
-                                                    f"{error}"[:_REASON_LENGTH])
-                try:
-                    recording = time.perf_counter()
-                    with _deferred_interrupt():
-                        row = _record_outcome(root, database, course_id, assignment, outcome,
-                                              notebook_names, ledger, ledger_file)
-                    report.stages[student] = dict(outcome.stages,
-                                                  recording=round(time.perf_counter() - recording, 3))
-                except Exception as error:  # the gradebook is locked, the disk is full, ...
-                    raise GradingSetupError(
-                        f"could not record {student} in {database} ({type(error).__name__}: {error}); the "
-                        "students recorded before are kept, run the command again to resume") from error
-                report.rows.append(row)
-                if row.status == STATUS_NOT_ISOLATED and not warned[0]:
-                    warned[0] = True   # Sandbox.mode = 'off', another bwrap in the course config, ...
-                    log(not_isolated_line(_isolation_reason(row.problems)))
-                log(f"{row.student}: {row.status}"
-                    + (f" {row.points:g}/{row.max_points:g}" if row.points is not None else "")
-                    + f" in {row.seconds:.1f} s" + (f" ({row.note()})" if row.note() else ""))
+                _, run, student = queue.pop(0)
+                running[backend.submit(run.task(student, environment))] = (run, student)
+            for future in backend.wait_any(set(running) | (set() if closed else {arrivals.wake})):
+                if future not in running:
+                    continue
+                run, student = running.pop(future)
+                row = run.record(student, lambda: backend.result(future))
                 if on_recorded:
                     on_recorded(row)
+                if not run.left:
+                    run.finish()
+                    if on_done:
+                        on_done(run.report)
         finished = True
     except KeyboardInterrupt:
-        interrupted = True
-        report.interrupted = True
-        report.pending = sorted(set(running.values()) | {student for student, _ in queue})
-        log("stopping: the students recorded so far are kept; run the command again to grade the rest")
+        stopped = [run for run in runs if not run.done]
+        for run in stopped:
+            run.report.interrupted = True
+            run.report.pending = sorted({student for other, student in running.values() if other is run}
+                                        | {student for _, other, student in queue if other is run})
+            run.log("stopping: the students recorded so far are kept; run the command again to grade the rest")
+            run.report.seconds = round(time.perf_counter() - run.started, 2)
+        interrupted = AutogradeInterrupted(stopped[0].report if stopped else runs[0].report)
+        interrupted.reports = [run.report for run in runs]
+        raise interrupted from None
     finally:
         backend.close(stop=not finished)   # stopped or failed: interrupt the running workers
-    report.seconds = round(time.perf_counter() - started, 2)
-    if interrupted:
-        raise AutogradeInterrupted(report)
-    return report
+    return runs
 
 
 def _record_outcome(root: Path, database: Path, course_id: str, assignment: str,

@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--assignment", default=None,
                       help="only this lab (default: every lab)")
     demo.add_argument("--students", help="comma-separated demo students (default: all)")
+    demo.add_argument("--workers", type=int, default=2, metavar="N",
+                      help="submissions graded at once, all labs in one queue (default: 2)")
+    demo.add_argument("--timings", action="store_true",
+                      help="end with the seconds of each lab's phases (course, release, hand-in, "
+                           "grading, feedback, export) and how busy the workers were")
     demo.set_defaults(func=_demo)
 
     solutions = subparsers.add_parser(
@@ -78,7 +83,7 @@ def _repository(args: argparse.Namespace):
 def _demo(args: argparse.Namespace) -> int:
     from .bridge import GradingSetupError
     from .course import NbgraderError
-    from .demo import run_demo, run_demos
+    from .demo import DemoTimings, run_demo, run_demos
 
     import os
 
@@ -91,17 +96,26 @@ def _demo(args: argparse.Namespace) -> int:
         print("ganlab demo: --students needs --assignment (student names differ between labs)",
               file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print("ganlab demo: --workers must be at least 1", file=sys.stderr)
+        return 2
     log = lambda message: print(f"ganlab demo: {message}", flush=True)  # noqa: E731
+    timings = DemoTimings(args.workers)
     try:
         show = lambda report: print(report.to_text() + "\n", flush=True)  # noqa: E731
         if args.assignment:
-            reports = [run_demo(args.course_dir, _repository(args), students, args.assignment, log=log)]
+            reports = [run_demo(args.course_dir, _repository(args), students, args.assignment, log=log,
+                                workers=args.workers, timings=timings)]
             show(reports[0])
+            timings.shown[args.assignment] = timings.total = timings.now()
         else:
-            reports = run_demos(args.course_dir, _repository(args), log=log, on_report=show)
+            reports = run_demos(args.course_dir, _repository(args), log=log, on_report=show,
+                                workers=args.workers, timings=timings)
     except (GradingSetupError, NbgraderError) as error:
         print(f"ganlab demo: {error}", file=sys.stderr)
         return 2
+    if args.timings:
+        print(timings.to_text(), flush=True)
     if not all(report.ok for report in reports):
         print("ganlab demo: some students did not get the points their mistakes should cost "
               "(rows marked UNEXPECTED)", file=sys.stderr)

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,6 +126,11 @@ def refuse_foreign_folder(folder: Path) -> bool:
 #: shared by every course of this process (closed at exit; see :meth:`Course._nbgrader_quick`).
 _QUICK_WORKERS: Dict[tuple, tuple] = {}
 _QUICK_LOCK = threading.Lock()
+#: An empty gradebook per (course id, environment), made once by nbgrader for this process: a
+#: new gradebook costs nbgrader an ``alembic heads`` subprocess (seconds on a busy machine), the
+#: same for every course; see :meth:`Course._seed_gradebook`.
+_EMPTY_GRADEBOOKS: Dict[tuple, bytes] = {}
+_EMPTY_LOCK = threading.Lock()
 
 
 @atexit.register
@@ -194,7 +200,7 @@ class Course:
             raise NbgraderError(f"`nbgrader {' '.join(arguments)}` failed (exit {result.returncode}):\n{tail}")
         return result
 
-    def _nbgrader_quick(self, *arguments: str) -> None:
+    def _nbgrader_quick(self, *arguments: str, cwd: Optional[Path] = None) -> None:
         """``nbgrader <arguments>`` for a command that runs no notebook (generate_assignment,
         generate_feedback, export), in one long-lived nbgrader process per environment: the same
         command and config, without paying nbgrader's start each time. Raises :class:`NbgraderError`."""
@@ -208,14 +214,35 @@ class Course:
                 entry = _QUICK_WORKERS[key] = (_NbgraderWorker(environment), threading.Lock())
         worker, lock = entry
         with lock:   # one command at a time in that process (ganlab demo grades two labs at once)
-            returncode, log = worker.run([*arguments, *_LOG_FORMAT], self.root, {})
+            returncode, log = worker.run([*arguments, *_LOG_FORMAT], cwd or self.root, {})
         if returncode != 0:
             tail = "\n".join(log.strip().splitlines()[-25:])
             raise NbgraderError(f"`nbgrader {' '.join(arguments)}` failed (exit {returncode}):\n{tail}")
 
     def generate_assignment(self, assignment: str) -> Path:
+        self._seed_gradebook()
         self._nbgrader_quick("generate_assignment", assignment, "--force")
         return self.release_notebook(assignment)
+
+    def _seed_gradebook(self) -> None:
+        """Give a course without a gradebook a copy of an empty one that nbgrader made for the same
+        course id in this process (``nbgrader db assignment list`` in a scratch course, once):
+        nbgrader then finds its tables, alembic version and course row in place, exactly what it
+        would have created, and skips the ``alembic heads`` subprocess it runs for a new gradebook."""
+        database = self.root / "gradebook.db"
+        if database.exists():
+            return
+        environment = self.environment()
+        key = (self.course_id, tuple(sorted(environment.items())))
+        with _EMPTY_LOCK:
+            if key not in _EMPTY_GRADEBOOKS:
+                with tempfile.TemporaryDirectory(prefix="ganlab-gradebook-") as scratch:
+                    (Path(scratch) / "nbgrader_config.py").write_text(
+                        "c = get_config()  # noqa: F821\n"
+                        f"c.CourseDirectory.course_id = {self.course_id!r}\n")
+                    self._nbgrader_quick("db", "assignment", "list", cwd=Path(scratch))
+                    _EMPTY_GRADEBOOKS[key] = (Path(scratch) / "gradebook.db").read_bytes()
+        database.write_bytes(_EMPTY_GRADEBOOKS[key])
 
     def validate(self, notebook: PathLike, invert: bool = False) -> Tuple[bool, str]:
         """Run ``nbgrader validate`` (``--invert``: every test cell must fail); (success, report)."""

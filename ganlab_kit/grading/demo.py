@@ -9,20 +9,24 @@ are expected to give.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
+import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .autograde import STATUS_NOT_ISOLATED, _isolation_reason, _sandbox_problem, not_isolated_line
-from .bridge import GradingSetupError, list_checks
+from .autograde import (STATUS_NOT_ISOLATED, AutogradeJob, AutogradeReport, _isolation_reason, _sandbox_problem,
+                        autograde_courses, not_isolated_line)
+from .bridge import AUTOGRADER_ENV, GradingSetupError, list_checks
 from .course import (MARKER, Course, GradeCell, Repository, find_repository, refuse_foreign_folder,
                      require_nbgrader)
 from .notebook import read_notebook, student_copy
 from .submissions import Submission, answers_of, load_submission_module, load_submissions
 
-__all__ = ["DemoRow", "DemoReport", "claim_demo_folder", "expected_points", "hand_in",
+__all__ = ["DemoRow", "DemoReport", "DemoTimings", "LAB_WEIGHTS", "claim_demo_folder", "expected_points", "hand_in",
            "reference_generator_file", "reference_files", "run_demo", "run_demos"]
 
 DEFAULT_ASSIGNMENT = "pytorch_gan"
@@ -186,13 +190,123 @@ def hand_in(course: Course, assignment: str, submissions: Sequence[Submission]) 
     return handed_in
 
 
-def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
-             students: Optional[Sequence[str]] = None, assignment: str = DEFAULT_ASSIGNMENT,
-             log: Callable[[str], None] = print, workers: int = 2) -> DemoReport:
-    """Build the demo course, grade the demo students (``workers`` at once) and return the grade table."""
-    require_nbgrader()
-    repository = repository or find_repository()
-    course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
+#: Expected seconds per demo submission of each lab (median, isolated, idle 2-core machine): the
+#: heavier labs' students are graded first, so that both workers stay busy to the end and the
+#: last students graded are quick ones.
+LAB_WEIGHTS = {"keras_gan": 30.0, "failure_modes": 20.0, "pytorch_gan": 13.0, "playground": 12.0,
+               "dcgan": 9.0, "gan_2d": 7.0}
+#: Labs whose course is quick to build (no TensorFlow to import for the reference's files) are
+#: built first, so grading starts while the others are built.
+_QUICK_TO_BUILD = ("failure_modes", "pytorch_gan", "gan_2d", "playground", "dcgan")
+
+
+@dataclass
+class DemoTimings:
+    """Where a demo's seconds went: per lab and phase, and how busy the grading workers were."""
+
+    workers: int = 2
+    started: float = field(default_factory=time.perf_counter)
+    phases: Dict[str, Dict[str, float]] = field(default_factory=dict)   # lab -> phase -> seconds
+    shown: Dict[str, float] = field(default_factory=dict)               # lab -> table printed at (s)
+    grading: Dict[str, Tuple[float, float]] = field(default_factory=dict)  # lab -> (first in queue, last recorded)
+    submission_seconds: Dict[str, float] = field(default_factory=dict)  # lab -> sum of per-student seconds
+    total: Optional[float] = None
+
+    def now(self) -> float:
+        return time.perf_counter() - self.started
+
+    @contextlib.contextmanager
+    def phase(self, lab: str, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            phases = self.phases.setdefault(lab, {})
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - began
+
+    def to_text(self) -> str:
+        names = ["course", "generate_assignment", "hand in", "feedback", "export", "table"]
+        labs = list(self.phases)
+        header = f"{'lab':<14} " + " ".join(f"{name[:10]:>10}" for name in names) \
+            + f" {'queued-graded':>16} {'students':>9} {'shown at':>9}"
+        lines = ["ganlab demo timings, seconds: each phase's wall time; queued-graded and shown at are "
+                 "clock times since the demo started; students adds up the lab's nbgrader runs",
+                 header, "-" * len(header)]
+        for lab in labs:
+            phases = self.phases[lab]
+            first, last = self.grading.get(lab, (None, None))
+            span = "" if first is None else f"{first:7.1f}-{last:7.1f}"
+            lines.append(f"{lab:<14} " + " ".join(f"{phases.get(name, 0.0):10.1f}" for name in names)
+                         + f" {span:>16} {self.submission_seconds.get(lab, 0.0):9.1f}"
+                         + f" {self.shown.get(lab, 0.0):9.1f}")
+        if self.grading:
+            first = min(span[0] for span in self.grading.values())
+            last = max(span[1] for span in self.grading.values())
+            busy = sum(self.submission_seconds.values())
+            window = max(last - first, 1e-9)
+            lines.append(f"grading: {first:.1f}-{last:.1f} s ({last - first:.1f} s); the students' nbgrader "
+                         f"runs add up to {busy:.1f} s: {self.workers} workers {busy / (self.workers * window):.0%} "
+                         "busy over that window")
+        if self.total is not None:
+            lines.append(f"total: {self.total:.1f} s")
+        return "\n".join(lines)
+
+
+@dataclass
+class _DemoLab:
+    """A lab's demo course, built and handed in, waiting for its grades."""
+
+    assignment: str
+    course: Course
+    submissions: List[Submission]
+
+
+def _build_lab(course_dir: Path, repository: Repository, assignment: str,
+               submissions: Sequence[Submission], log: Callable[[str], None],
+               timings: Optional[DemoTimings] = None) -> _DemoLab:
+    """The course of one lab: copied sources, the release (generate_assignment), the hand-ins."""
+    timings = timings or DemoTimings()
+    log(f"building the course in {course_dir / assignment}")
+    with timings.phase(assignment, "course"):
+        course = Course.create(course_dir / assignment, repository, [assignment])
+    log("nbgrader generate_assignment (the student version)")
+    with timings.phase(assignment, "generate_assignment"):
+        course.generate_assignment(assignment)
+    with timings.phase(assignment, "hand in"):
+        hand_in(course, assignment, submissions)
+    return _DemoLab(assignment, course, list(submissions))
+
+
+def _finish_lab(lab: _DemoLab, report: AutogradeReport, log: Callable[[str], None],
+                timings: Optional[DemoTimings] = None, warned: bool = False) -> DemoReport:
+    """After grading: nbgrader generate_feedback and export, then the grade table."""
+    timings = timings or DemoTimings()
+    course, assignment, repository = lab.course, lab.assignment, lab.course.repository
+    course.autograde_report = report
+    statuses = report.statuses()
+    if STATUS_NOT_ISOLATED in statuses.values() and not warned:   # Sandbox.mode = 'off', ...
+        log(not_isolated_line(_isolation_reason([line for row in report.rows for line in row.problems])))
+    log("nbgrader generate_feedback")
+    with timings.phase(assignment, "feedback"):
+        course.generate_feedback(assignment)
+    with timings.phase(assignment, "export"):
+        csv = course.export_csv()
+    with timings.phase(assignment, "table"):
+        cells = course.grade_cells(assignment)
+        catalogue = {cell.part: list_checks(cell.part, repository.autograder)
+                     for cell in cells if cell.autograded}
+        seconds = report.seconds_per_student()
+        demo = DemoReport(assignment, course.root, cells, csv=csv)
+        for submission in lab.submissions:
+            demo.rows.append(DemoRow(submission.name, submission.description,
+                                     course.scores(assignment, submission.name),
+                                     expected_points(submission, cells, catalogue),
+                                     seconds.get(submission.name), statuses.get(submission.name, "error")))
+    return demo
+
+
+def _demo_submissions(repository: Repository, assignment: str,
+                      students: Optional[Sequence[str]] = None) -> List[Submission]:
     submissions = load_submissions(repository.autograder / assignment)
     if students:
         unknown = sorted(set(students) - {submission.name for submission in submissions})
@@ -200,81 +314,94 @@ def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repo
             raise GradingSetupError(f"no demo student(s) {unknown}; choose from "
                                     f"{[submission.name for submission in submissions]}")
         submissions = [submission for submission in submissions if submission.name in students]
+    return submissions
 
+
+def run_demo(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
+             students: Optional[Sequence[str]] = None, assignment: str = DEFAULT_ASSIGNMENT,
+             log: Callable[[str], None] = print, workers: int = 2,
+             timings: Optional[DemoTimings] = None) -> DemoReport:
+    """Build the demo course, grade the demo students (``workers`` at once) and return the grade table."""
+    require_nbgrader()
+    repository = repository or find_repository()
+    course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
+    submissions = _demo_submissions(repository, assignment, students)
+    timings = timings or DemoTimings(workers)
     claim_demo_folder(course_dir)
-    log(f"building the course in {course_dir / assignment}")
-    course = Course.create(course_dir / assignment, repository, [assignment])
-    log("nbgrader generate_assignment (the student version)")
-    course.generate_assignment(assignment)
-    hand_in(course, assignment, submissions)
+    lab = _build_lab(course_dir, repository, assignment, submissions, log, timings)
     problem = _sandbox_problem()
     if problem:
         log(not_isolated_line(problem))
     log(f"ganlab autograde ({len(submissions)} submissions, {workers} worker{'s' if workers > 1 else ''})")
-    seconds = course.autograde(assignment, workers=workers)
-    statuses = course.autograde_report.statuses()
-    if STATUS_NOT_ISOLATED in statuses.values() and not problem:   # Sandbox.mode = 'off', ...
-        log(not_isolated_line(_isolation_reason([line for row in course.autograde_report.rows
-                                                 for line in row.problems])))
-    log("nbgrader generate_feedback")
-    course.generate_feedback(assignment)
-    csv = course.export_csv()
-
-    cells = course.grade_cells(assignment)
-    catalogue = {cell.part: list_checks(cell.part, repository.autograder)
-                 for cell in cells if cell.autograded}
-    report = DemoReport(assignment, course.root, cells, csv=csv)
-    for submission in submissions:
-        report.rows.append(DemoRow(submission.name, submission.description,
-                                   course.scores(assignment, submission.name),
-                                   expected_points(submission, cells, catalogue),
-                                   seconds.get(submission.name), statuses.get(submission.name, "error")))
-    return report
+    first = timings.now()
+    lab.course.autograde(assignment, workers=workers)
+    report = lab.course.autograde_report
+    timings.grading[assignment] = (first, timings.now())
+    timings.submission_seconds[assignment] = sum(report.seconds_per_student().values())
+    return _finish_lab(lab, report, log, timings, warned=bool(problem))
 
 
 def run_demos(course_dir: Optional[os.PathLike] = None, repository: Optional[Repository] = None,
               assignments: Optional[Sequence[str]] = None,
               log: Callable[[str], None] = print,
               on_report: Optional[Callable[[DemoReport], None]] = None,
-              labs_at_once: int = 2) -> List[DemoReport]:
-    """:func:`run_demo` for every lab (or ``assignments``), each in ``<course_dir>/<lab>/``,
-    ``labs_at_once`` labs at a time (one grading worker each); ``on_report`` sees each lab's
-    table as soon as it is graded."""
+              workers: int = 2, timings: Optional[DemoTimings] = None) -> List[DemoReport]:
+    """:func:`run_demo` for every lab (or ``assignments``), each in ``<course_dir>/<lab>/``, with one
+    pool of ``workers`` grading workers for all labs; ``on_report`` sees each lab's table as soon
+    as that lab is graded.
+
+    One queue holds every lab's students, the slowest lab's first (:data:`LAB_WEIGHTS`), so both
+    workers stay busy to the end; the labs' courses are built while the first lab is graded, and
+    a graded lab's feedback, export and table are made while the others are graded. Every student
+    is still graded alone, in a fresh sandboxed kernel, with the same points."""
+    require_nbgrader()
     repository = repository or find_repository()
     course_dir = Path(course_dir) if course_dir else repository.root / "demo-course"
     claim_demo_folder(course_dir)   # refuse a foreign folder before the first lab is built
     names = list(assignments or repository.assignment_names())
-    if labs_at_once <= 1 or len(names) == 1:
-        reports = []
-        for assignment in names:
-            log(f"--- {assignment} ---")
-            reports.append(run_demo(course_dir, repository, None, assignment, log=log))
-            if on_report is not None:
-                on_report(reports[-1])
-        return reports
-    # Labs side by side, one worker each: while one lab builds its course, writes feedback or
-    # waits for its last student, the other lab's grading keeps the second core busy. Every
-    # student is still graded alone in a fresh sandboxed kernel, the same points as 2 workers.
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    timings = timings or DemoTimings(workers)
+    timings.workers = workers
+    submissions = {name: _demo_submissions(repository, name) for name in names}
+    build_order = sorted(names, key=lambda name: (name not in _QUICK_TO_BUILD,
+                                                  -LAB_WEIGHTS.get(name, 10.0), names.index(name)))
+    labs: Dict[str, _DemoLab] = {}
+    prefixed = {name: (lambda message, lab=name: log(f"{lab}: {message}")) for name in names}
 
-    from .autograde import _stop_running_workers
+    def jobs() -> Iterator[AutogradeJob]:
+        for name in build_order:
+            labs[name] = _build_lab(course_dir, repository, name, submissions[name], prefixed[name], timings)
+            prefixed[name](f"ganlab autograde ({len(submissions[name])} submissions, in the shared queue)")
+            timings.grading[name] = (timings.now(), timings.now())
+            yield AutogradeJob(labs[name].course.root, name, force=True,
+                               weight=LAB_WEIGHTS.get(name, 10.0))
 
-    done: Dict[str, DemoReport] = {}
-    pool = ThreadPoolExecutor(max_workers=labs_at_once, thread_name_prefix="ganlab-demo")
-    futures = {pool.submit(run_demo, course_dir, repository, None, assignment,
-                           lambda message, lab=assignment: log(f"{lab}: {message}"), 1): assignment
-               for assignment in names}
+    from concurrent.futures import ThreadPoolExecutor
+
+    finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganlab-demo-finish")
+    finished: Dict[str, Future] = {}
+    problem = _sandbox_problem()
+
+    def finish(lab: _DemoLab, report: AutogradeReport) -> DemoReport:
+        demo = _finish_lab(lab, report, prefixed[lab.assignment], timings, warned=bool(problem))
+        if on_report is not None:
+            on_report(demo)
+        timings.shown[lab.assignment] = timings.now()
+        return demo
+
+    def on_done(report: AutogradeReport) -> None:
+        name = report.assignment
+        timings.grading[name] = (timings.grading[name][0], timings.now())
+        timings.submission_seconds[name] = sum(report.seconds_per_student().values())
+        finished[name] = finisher.submit(finish, labs[name], report)
+
+    environment = {AUTOGRADER_ENV: os.fspath(repository.autograder), "PYTHONHASHSEED": "0"}
     try:
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(finished, key=lambda future: names.index(futures[future])):
-                done[futures[future]] = future.result()
-                if on_report is not None:
-                    on_report(done[futures[future]])
-    except BaseException:   # Ctrl-C or a lab that failed: stop the grading under way, then stop
-        pool.shutdown(wait=False, cancel_futures=True)
-        _stop_running_workers()
+        autograde_courses(jobs(), workers=workers, environment=environment, on_done=on_done,
+                          log=lambda message: None)
+        reports = {name: finished[name].result() for name in names}
+    except BaseException:   # Ctrl-C or a lab that failed: grading is stopped; no more tables
+        finisher.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
-    return [done[assignment] for assignment in names]
+    finisher.shutdown(wait=True)
+    timings.total = timings.now()
+    return [reports[name] for name in names]
