@@ -328,12 +328,12 @@ class _ForkedChild:
                 pass
 
     def release(self) -> None:
-        """Close the pipes and the pidfd (after the child has ended)."""
-        for handle in (self.stdin, self.stdout):
-            try:
-                handle.close()
-            except OSError:
-                pass
+        """Close the pidfd and the pipe to the child (after it has ended); its output pipe
+        is the reader thread's, which ends at its end of file."""
+        try:
+            self.stdin.close()
+        except OSError:
+            pass
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
