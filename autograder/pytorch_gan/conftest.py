@@ -8,18 +8,33 @@ import torch
 
 
 LATENT_DIM = 100
+#: Hidden widths of the kit's networks the training-step checks run on: the lab's inputs and
+#: outputs (noise (B, 100), images (B, 1, 28, 28), D(x) (B, 1)) with narrower hidden layers
+#: (the lab's are 256, 512, 1024), so that making, stepping and copying them back costs
+#: milliseconds; what a step does to them is the same question.
+GENERATOR_HIDDEN = (32, 64, 128)
+DISCRIMINATOR_HIDDEN = (128, 64, 32)
 
 
 @pytest.fixture
-def reference_generator(nb):
-    """The kit's MLP generator, 100 -> 256 -> 512 -> 1024 -> 784, Tanh (in the notebook's process)."""
-    return nb.new("ganlab_kit.torch_gan:MLPGenerator")
+def make_generator(nb):
+    """``make_generator(latent_dim=100)``: a new kit MLP generator, latent_dim -> 32 -> 64 -> 128
+    -> 784, Tanh (in the notebook's process)."""
+    return lambda latent_dim=LATENT_DIM: nb.new("ganlab_kit.torch_gan:MLPGenerator", latent_dim=latent_dim,
+                                                hidden=GENERATOR_HIDDEN)
+
+
+@pytest.fixture
+def reference_generator(make_generator):
+    """The kit's MLP generator, 100 -> 32 -> 64 -> 128 -> 784, Tanh (in the notebook's process)."""
+    return make_generator()
 
 
 @pytest.fixture
 def steady_discriminator(nb):
-    """The kit's MLP discriminator without dropout: the same input always gives the same D(x)."""
-    return nb.new("ganlab_kit.torch_gan:MLPDiscriminator", dropout=0.0)
+    """The kit's MLP discriminator, 784 -> 128 -> 64 -> 32 -> 1, without dropout: the same input
+    always gives the same D(x)."""
+    return nb.new("ganlab_kit.torch_gan:MLPDiscriminator", hidden=DISCRIMINATOR_HIDDEN, dropout=0.0)
 
 
 @pytest.fixture

@@ -1,13 +1,23 @@
-"""Hidden checks: make_optimizers (run on the kit's reference networks)."""
+"""Hidden checks: make_optimizers (run on the kit's networks, narrowed).
+
+What is graded is which optimizer each network gets, its settings and the steps it takes, not
+the networks' size: the kit's MLP generator and discriminator with narrow hidden layers (about
+26,000 weights each instead of 1.5 million) hold the same parameter tensors in the same order,
+and cost milliseconds to make, step and copy back.
+"""
 import pytest
 import torch
+import torch._dynamo  # noqa: F401 - the first torch.optim optimizer of a process imports it (1-4 s);
+# imported here, the checker loads it while the notebook runs (what the checks import is preloaded)
 
 PROBES = "ganlab_kit.grading.probes"
+GENERATOR_HIDDEN = (8, 16, 32)       # 100 -> 8 -> 16 -> 32 -> 784 (the lab's: 256, 512, 1024)
+DISCRIMINATOR_HIDDEN = (32, 16, 8)   # 784 -> 32 -> 16 -> 8 -> 1 (the lab's: 1024, 512, 256)
 
 
 def _optimizers(nb):
-    generator = nb.new("ganlab_kit.torch_gan:MLPGenerator")
-    discriminator = nb.new("ganlab_kit.torch_gan:MLPDiscriminator")
+    generator = nb.new("ganlab_kit.torch_gan:MLPGenerator", hidden=GENERATOR_HIDDEN)
+    discriminator = nb.new("ganlab_kit.torch_gan:MLPDiscriminator", hidden=DISCRIMINATOR_HIDDEN)
     result = nb.make_optimizers(generator, discriminator)
     assert isinstance(result, (tuple, list)) and len(result) == 2, (
         "make_optimizers should return a pair (g_optimizer, d_optimizer).")

@@ -67,10 +67,10 @@ def test_raises_d_of_g(nb, reference_generator, steady_discriminator, reference_
 
 
 @pytest.mark.points(1)
-def test_batch_and_latent_size(nb, steady_discriminator, reference_pieces):
+def test_batch_and_latent_size(nb, make_generator, steady_discriminator, reference_pieces):
     """Does the step make batch_size fakes from noise of length latent_dim?"""
     for batch_size, latent_dim in ((12, 100), (5, 16)):
-        generator = nb.new("ganlab_kit.torch_gan:MLPGenerator", latent_dim=latent_dim)
+        generator = make_generator(latent_dim)
         recorder = nb.new(f"{PROBES}:InputShapes", generator)
         with nb.patched(**reference_pieces):
             nb.train_generator(generator, steady_discriminator, _adam(nb, generator), batch_size, latent_dim)
