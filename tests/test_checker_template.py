@@ -75,7 +75,8 @@ def _grade(checker, part, namespace):
 def _one_notebook(directory, part, namespace, preload=(LIGHT,), **options):
     checker = Checker(directory, preload=preload, **options)
     try:
-        return checker.forked, _grade(checker, part, namespace)
+        result = _grade(checker, part, namespace)   # a deferred fork happens at the request
+        return checker.forked, result
     finally:
         checker.close()
 
@@ -133,11 +134,24 @@ def test_the_template_is_restarted_after_it_dies(fresh_templates, state_root, tm
     first.kill()
     first.wait()
     forked, result = _one_notebook(tmp_path, "statelab/state", {"MARK": 1})
-    assert not forked and result.passed   # a fresh checker process, as before the template
-    assert warm_template([LIGHT])
-    assert _template().process.pid != first.pid
-    forked, result = _one_notebook(tmp_path, "statelab/state", {"MARK": 2})
-    assert forked and result.passed
+    assert result.passed
+    assert _template().process.pid != first.pid and _template().ready
+    assert forked   # the first request waited for the new template's imports
+
+
+def test_a_template_still_importing_at_the_first_request_is_not_waited_for(
+        fresh_templates, state_root, tmp_path, monkeypatch):
+    """Past TEMPLATE_WAIT the notebook gets a fresh checker process, as before the template."""
+    (tmp_path / "ganlab_slow_import.py").write_text("import time\ntime.sleep(3)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(checker_module, "TEMPLATE_WAIT", 0.0)
+    checker = Checker(tmp_path, preload=["ganlab_slow_import", LIGHT])
+    assert checker.process is None   # deferred: the template imports until the first request
+    try:
+        result = _grade(checker, "statelab/state", {"MARK": 1})
+    finally:
+        checker.close()
+    assert not checker.forked and result.passed
 
 
 def test_checkers_are_reaped_and_killed_on_close(fresh_templates, state_root, tmp_path, monkeypatch):

@@ -63,6 +63,8 @@ __all__ = ["Checker", "check_in_subprocess", "close_templates", "warm_template",
 ACCEPT_TIMEOUT = 60.0
 #: Seconds one request to the notebook may take (a call of the student's code).
 REQUEST_TIMEOUT = 120.0
+#: Seconds the first request waits for a template that is still importing (then a fresh checker).
+TEMPLATE_WAIT = 60.0
 #: Seconds :meth:`Checker.close` waits for the checker to finish before it kills it.
 CLOSE_TIMEOUT = 10.0
 #: Environment variable: "0" makes every checker a fresh process (no template).
@@ -377,11 +379,11 @@ class _Template:
             self.ready = True
         return True
 
-    def fork(self, argv: List[str], environment: Dict[str, str]) -> _ForkedChild:
+    def fork(self, argv: List[str], environment: Dict[str, str], cwd: str) -> _ForkedChild:
         """A checker child for ``argv`` (raises OSError when the template cannot make one)."""
         to_child, from_parent = os.pipe()[::-1]
         from_child, to_parent = os.pipe()
-        request = {"argv": argv, "env": environment, "cwd": os.getcwd()}
+        request = {"argv": argv, "env": environment, "cwd": cwd}
         try:
             self.control.settimeout(FORK_TIMEOUT)
             socket.send_fds(self.control, [json.dumps(request).encode()], [from_parent, to_parent])
@@ -427,16 +429,21 @@ def _template_key(preload: Sequence[str], autograder: Optional[str],
     return (sys.executable, tuple(preload), autograder, steady)
 
 
+#: :func:`_fork_checker`'s answer while the template still imports.
+STARTING = "starting"
+
+
 def _fork_checker(argv: List[str], preload: Sequence[str], autograder: Optional[str],
-                  environment: Dict[str, str]) -> Optional[_ForkedChild]:
-    """A checker forked from this environment's template; None when there is no ready
-    template (one is started, or restarted, for the next notebook)."""
+                  environment: Dict[str, str], cwd: str, wait: float = 0.0) -> Any:
+    """A checker forked from this environment's template (waiting up to ``wait`` seconds for
+    its imports); :data:`STARTING` while the template imports (one is started, or restarted,
+    when there is none); None when there is no usable template."""
     key = _template_key(preload, autograder, environment)
     with _TEMPLATES_LOCK:
         template = _TEMPLATES.get(key)
-        if template is not None and not template.usable():
+        if template is not None and not template.usable(wait):
             if not template.broken:
-                return None   # still importing: this notebook gets a fresh checker
+                return STARTING
             if template.threaded:
                 _THREADED.add(key)
             _TEMPLATES.pop(key).close()
@@ -449,10 +456,10 @@ def _fork_checker(argv: List[str], preload: Sequence[str], autograder: Optional[
             try:
                 _TEMPLATES[key] = _Template(preload, environment)
             except OSError:
-                pass
-            return None
+                return None
+            return STARTING
         try:
-            return template.fork(argv, environment)
+            return template.fork(argv, environment, cwd)
         except (OSError, ValueError):
             _TEMPLATES.pop(key).close()
             return None
@@ -515,19 +522,44 @@ class Checker:
         environment.setdefault("OMP_NUM_THREADS", "1")
         if template is None:
             template = environment.get(TEMPLATE_ENV, "1") != "0"
-        forked = _fork_checker(arguments, preload, autograder and os.fspath(autograder),
-                               environment) if template else None
+        self._launch = (arguments, list(preload), autograder and os.fspath(autograder),
+                        environment, os.getcwd(), template)
+        self.forked = False
+        self.process: Any = None
+        self._replies: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
+        if not template or not self._start(0.0, deferred=True):
+            if self.process is None:
+                self._start(0.0)
+            ready = self._next(60.0)
+            if not ready or not ready.get("ready"):
+                self.close()
+                raise RuntimeError("the checker process did not start")
+
+    def _start(self, wait: float, deferred: bool = False) -> bool:
+        """Fork the checker from the template, else start a fresh process. ``deferred``: the
+        template is still importing, so the fork waits for the first request (no second copy
+        of the imports runs meanwhile): True then, and no process yet."""
+        arguments, preload, autograder, environment, cwd, template = self._launch
+        forked = _fork_checker(arguments, preload, autograder, environment, cwd, wait) if template else None
+        if forked == STARTING:
+            if deferred:
+                return True
+            forked = None
         self.forked = forked is not None
-        self.process: Any = forked or subprocess.Popen(
+        self.process = forked or subprocess.Popen(
             [sys.executable, "-m", "ganlab_kit.grading.checker", *arguments],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env=environment)
-        self._replies: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
+            env=environment, cwd=cwd)
         threading.Thread(target=self._read, daemon=True).start()
-        ready = self._next(60.0)
-        if not ready or not ready.get("ready"):
-            self.close()
-            raise RuntimeError("the checker process did not start")
+        return False
+
+    def _ensure_started(self) -> None:
+        """The checker of a deferred fork, at the first request."""
+        if self.process is None:
+            self._start(TEMPLATE_WAIT)
+            ready = self._next(60.0)
+            if not ready or not ready.get("ready"):
+                self.send({"exit": True})   # the results read "stopped unexpectedly"
 
     @property
     def socket_path(self) -> str:
@@ -549,7 +581,8 @@ class Checker:
             return None
 
     def send(self, message: Dict[str, Any]) -> None:
-        assert self.process.stdin is not None
+        if self.process is None:
+            return   # no checker yet: a cancel before any request
         try:
             self.process.stdin.write(json.dumps(message) + "\n")
             self.process.stdin.flush()
@@ -558,19 +591,20 @@ class Checker:
 
     def request(self, part: str, seed: int = 0, **options: Any) -> None:
         """Ask for ``part``; the kernel connects next; :meth:`result` reads the outcome."""
+        self._ensure_started()
         self.send({"part": part, "seed": seed, **options})
 
     def cancel(self, reason: str) -> None:
         self.send({"cancel": True, "reason": reason})
 
     def result(self, part: str, timeout: float = 3600.0) -> PartResult:
-        reply = self._next(timeout)
+        reply = self._next(timeout) if self.process is not None else None
         if not reply or "result" not in reply:
             return unreachable_result(part, "The checker process stopped unexpectedly.")
         return PartResult.from_dict(reply["result"])
 
     def close(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.send({"exit": True})
             try:
                 self.process.wait(timeout=CLOSE_TIMEOUT)
