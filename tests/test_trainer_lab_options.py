@@ -174,3 +174,43 @@ def test_grading_stops_training_after_the_time_cap(monkeypatch):
     monkeypatch.setenv("GANLAB_MAX_SECONDS", "soon")
     with pytest.raises(ValueError, match="GANLAB_MAX_SECONDS"):
         trainer.fit(1)
+
+
+def test_start_fit_steps_exactly_like_fit(tmp_path):
+    """Is the stepped loop (Trainer.start_fit, what bench_trainer times) the very loop fit
+    runs: same history, weights, average, snapshots and checkpoint; and is the average bit for
+    bit a per-tensor lerp after average_start (a copy of G before)?"""
+    def build(path):
+        torch.manual_seed(0)
+        return Trainer(MLPGenerator(), MLPDiscriminator(), tiny_data(), batch_size=8, seed=3,
+                       snapshot_every=2, threads=None, average_decay=0.9, average_start=2,
+                       checkpoint_path=path, checkpoint_contents="generator")
+
+    fitted = build(tmp_path / "fit" / "generator.pt")
+    fitted.fit(5)
+    stepped = build(tmp_path / "stepped" / "generator.pt")
+    run = stepped.start_fit(5)
+    expected_average = None
+    try:
+        run.first_snapshot()
+        for step in range(5):
+            before = [p.detach().clone() for p in stepped.averaged_generator.parameters()]
+            assert run.step()
+            current = list(stepped.generator.parameters())
+            if step + 1 <= 2:  # until average_start: G itself
+                expected_average = [p.detach().clone() for p in current]
+            else:
+                expected_average = [b.lerp(c.detach(), 1 - 0.9) for b, c in zip(before, current)]
+            assert all(torch.equal(a, e) for a, e in
+                       zip(stepped.averaged_generator.parameters(), expected_average))
+    finally:
+        run.close()
+    run.save()
+    timed = "examples_per_sec"  # wall-clock speed: differs between any two runs
+    assert ({k: v for k, v in fitted.history.to_dict().items() if k != timed}
+            == {k: v for k, v in stepped.history.to_dict().items() if k != timed})
+    assert [s for s, _ in fitted.snapshots] == [s for s, _ in stepped.snapshots] == [0, 2, 4]
+    for a, b in zip(fitted.snapshots, stepped.snapshots):
+        assert torch.equal(a[1], b[1])
+    assert ((tmp_path / "fit" / "generator.pt").read_bytes()
+            == (tmp_path / "stepped" / "generator.pt").read_bytes())

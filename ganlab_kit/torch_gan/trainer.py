@@ -31,8 +31,8 @@ from ..data import ImageDataset
 from .losses import LabelTricks, discriminator_loss, generator_loss
 from .threads import ThreadPicker
 
-__all__ = ["Trainer", "History", "Callback", "RunControl", "seed_everything", "load_generator",
-           "make_adam"]
+__all__ = ["Trainer", "History", "Callback", "RunControl", "FitRun", "seed_everything",
+           "load_generator", "make_adam"]
 
 DiscriminatorStep = Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor], float]
 GeneratorStep = Callable[..., float]
@@ -508,12 +508,17 @@ class Trainer(RunControl):
     def _update_average(self) -> None:
         if self._average is None:
             return
-        decay = self.average_decay if self.step > self.average_start else 0.0
-        # one multi-tensor lerp over all of G's weights (the same values as a lerp_ per tensor)
-        torch._foreach_lerp_(list(self._average.parameters()), list(self.generator.parameters()),
-                             1.0 - decay)
-        for averaged, current in zip(self._average.buffers(), self.generator.buffers()):
-            averaged.copy_(current)
+        averaged, current = list(self._average.parameters()), list(self.generator.parameters())
+        if self.step > self.average_start:
+            # one multi-tensor lerp over all of G's weights (the same values as a lerp_ per tensor)
+            torch._foreach_lerp_(averaged, current, 1.0 - self.average_decay)
+        else:
+            # before the average starts it follows G: a copy (what lerp with weight 1 gives,
+            # without reading the old average)
+            torch._foreach_copy_(averaged, current)
+        averaged_buffers = list(self._average.buffers())
+        if averaged_buffers:
+            torch._foreach_copy_(averaged_buffers, list(self.generator.buffers()))
 
     @property
     def averaged_generator(self) -> nn.Module:
@@ -589,64 +594,24 @@ class Trainer(RunControl):
         checkpoint at ``checkpoint_path`` is loaded instead of training, and without
         one at most ``GANLAB_MAX_STEPS`` steps run.
         """
-        steps = self.config.steps if steps is None else int(steps)
-        if steps < 0:
-            raise ValueError(f"steps must be 0 or more, got {steps}")
-        if callbacks:
-            self.callbacks.extend(c for c in callbacks if c not in self.callbacks)
-        graded_from_checkpoint = self._grading_checkpoint_exists()
-        if graded_from_checkpoint:
-            self.load_checkpoint(self.checkpoint_path)
-        steps = self.planned_steps(steps)
-        budget = GradingBudget.from_environment()
-        seconds_cap = budget.active and not budget.solution and not graded_from_checkpoint
-        deadline = time.monotonic() + grading_seconds() if seconds_cap else math.inf
-        self.clear_stop()
-        self.generator.train()
-        self.discriminator.train()
-        threads = self.threads
-        if threads == "auto" and budget.active:
-            # under nbgrader (solutions, validate, autograde) a run must repeat whatever else
-            # the machine is doing: the picker's choice follows the load, and another thread
-            # count sums in another order, so the same seed would train differently
-            threads = GRADING_THREADS
-        picker = ThreadPicker() if threads == "auto" and steps else None
-        threads_before = torch.get_num_threads()
-        if picker is not None:
-            picker.begin()
-        elif isinstance(threads, int) and steps:
-            torch.set_num_threads(threads)
-        for callback in self.callbacks:
-            callback.on_train_begin(self)
+        run = self.start_fit(steps, callbacks)
         try:
-            every = self.config.snapshot_every
-            if every and not self.snapshots:
-                self.snapshot()
-            for _ in range(steps):
-                self.wait_while_paused()
-                if self.stop_requested or time.monotonic() > deadline:
+            run.first_snapshot()
+            for _ in range(run.steps):
+                if not run.step():
                     break
-                if picker is not None:
-                    picker.tick()
-                record = self.train_step()
-                self.history.append(self.step, record)
-                for callback in self.callbacks:
-                    callback.on_step_end(self, record)
-                if every and self.step % every == 0:
-                    self.snapshot()
         finally:
-            if picker is not None:
-                picker.end()
-            elif torch.get_num_threads() != threads_before:
-                torch.set_num_threads(threads_before)
-            for callback in self.callbacks:
-                callback.on_train_end(self)
-        # under nbgrader the checkpoint is the student's hand-in: a loaded one is never
-        # overwritten, and a missing one is not made up from the grading budget's few steps
-        # (the autograder then says that the file was not handed in)
-        if self.checkpoint_path is not None and not budget.active:
-            self.save_checkpoint(self.checkpoint_path)
+            run.close()
+        run.save()
         return self.history
+
+    def start_fit(self, steps: Optional[int] = None,
+                  callbacks: Optional[Sequence[Callback]] = None) -> "FitRun":
+        """``fit``'s loop one step at a time (what ``fit`` runs; benchmarks interleave it
+        with other loops): ``run = trainer.start_fit(n)``, then ``run.first_snapshot()``,
+        ``run.step()`` (False when the run must end: stop, grading time cap), and
+        ``run.close()`` (in a ``finally``) and ``run.save()``."""
+        return FitRun(self, steps, callbacks)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
@@ -719,3 +684,99 @@ class Trainer(RunControl):
                 self._order, self._position = None, 0
         self.loaded_from_checkpoint = True
         return self
+
+
+class FitRun:
+    """The state of one :meth:`Trainer.fit` call: grading budget, thread picker, callbacks.
+
+    ``fit`` is ``first_snapshot()``, ``step()`` up to ``steps`` times, ``close()`` and
+    ``save()``; :meth:`Trainer.start_fit` gives one so that a benchmark can run the very
+    same per-step work in blocks between other loops.
+    """
+
+    def __init__(self, trainer: "Trainer", steps: Optional[int] = None,
+                 callbacks: Optional[Sequence[Callback]] = None) -> None:
+        self.trainer = trainer
+        steps = trainer.config.steps if steps is None else int(steps)
+        if steps < 0:
+            raise ValueError(f"steps must be 0 or more, got {steps}")
+        if callbacks:
+            trainer.callbacks.extend(c for c in callbacks if c not in trainer.callbacks)
+        graded_from_checkpoint = trainer._grading_checkpoint_exists()
+        if graded_from_checkpoint:
+            trainer.load_checkpoint(trainer.checkpoint_path)
+        self.steps = trainer.planned_steps(steps)
+        self.budget = GradingBudget.from_environment()
+        seconds_cap = (self.budget.active and not self.budget.solution
+                       and not graded_from_checkpoint)
+        #: wall-clock end of a graded run (``math.inf``: no cap, and no clock read per step)
+        self.deadline = time.monotonic() + grading_seconds() if seconds_cap else math.inf
+        self.every = trainer.config.snapshot_every
+        trainer.clear_stop()
+        trainer.generator.train()
+        trainer.discriminator.train()
+        threads = trainer.threads
+        if threads == "auto" and self.budget.active:
+            # under nbgrader (solutions, validate, autograde) a run must repeat whatever else
+            # the machine is doing: the picker's choice follows the load, and another thread
+            # count sums in another order, so the same seed would train differently
+            threads = GRADING_THREADS
+        self.picker = ThreadPicker() if threads == "auto" and self.steps else None
+        self.threads_before = torch.get_num_threads()
+        if self.picker is not None:
+            self.picker.begin()
+        elif isinstance(threads, int) and self.steps:
+            torch.set_num_threads(threads)
+        for callback in trainer.callbacks:
+            callback.on_train_begin(trainer)
+        self._closed = False
+
+    def first_snapshot(self) -> None:
+        """The fixed-noise grid before the first step (when snapshots are on and none exists)."""
+        if self.every and not self.trainer.snapshots:
+            self.trainer.snapshot()
+
+    def step(self) -> bool:
+        """One step of the loop (pause, stop, thread check, step, history, callbacks,
+        snapshot); False, without training, when the run must end."""
+        trainer = self.trainer
+        if trainer.is_paused:
+            trainer.wait_while_paused()
+        if trainer.stop_requested or (self.deadline != math.inf
+                                      and time.monotonic() > self.deadline):
+            return False
+        if self.picker is not None:
+            self.picker.tick()
+        record = trainer.train_step()
+        trainer.history.append(trainer.step, record)
+        for callback in trainer.callbacks:
+            callback.on_step_end(trainer, record)
+        if self.every and trainer.step % self.every == 0:
+            trainer.snapshot()
+        return True
+
+    def close(self) -> None:
+        """Restore torch's thread count and tell the callbacks that training ended."""
+        if self._closed:
+            return
+        self._closed = True
+        trainer = self.trainer
+        try:
+            if self.picker is not None:
+                self.picker.end()
+            elif torch.get_num_threads() != self.threads_before:
+                torch.set_num_threads(self.threads_before)
+        finally:
+            for callback in trainer.callbacks:
+                callback.on_train_end(trainer)
+
+    def save(self) -> None:
+        """Save the checkpoint after a run that ended normally.
+
+        Under nbgrader the checkpoint is the student's hand-in: a loaded one is never
+        overwritten, and a missing one is not made up from the grading budget's few steps
+        (the autograder then says that the file was not handed in).
+        """
+        trainer = self.trainer
+        if trainer.checkpoint_path is not None and not self.budget.active:
+            trainer.save_checkpoint(trainer.checkpoint_path)
