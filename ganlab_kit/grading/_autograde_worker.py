@@ -9,6 +9,11 @@ drives it the same way). Nothing of a student runs here: each notebook still run
 own fresh sandboxed kernel, and the hidden checks in their own checker process, started by
 nbgrader's Execute preprocessor for that one notebook.
 
+While one student is graded, the kit's Execute preprocessor here starts the NEXT student's
+sandboxed kernel and imports the lab's libraries in it (:mod:`.kernel_pool`): the writer names
+that student's prepared scratch course in ``$GANLAB_KERNEL_POOL_NEXT``. A request for another
+scratch course, and the end of this process, kill a kernel prestarted for no one.
+
 Protocol: one JSON request per line on stdin, ``{"arguments": [...], "cwd": DIR,
 "env": {NAME: VALUE}, "log": FILE}``; one reply per line on the original stdout,
 ``{"returncode": N}``. The request's log (stdout and stderr, at the file-descriptor level)
@@ -23,6 +28,8 @@ import sys
 import traceback
 from typing import Any, Dict
 
+from . import kernel_pool
+
 
 def _run_one(request: Dict[str, Any]) -> int:
     from jupyter_core.application import NoStart
@@ -35,6 +42,8 @@ def _run_one(request: Dict[str, Any]) -> int:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
+    # a kernel prestarted for another scratch course than this run's serves no one: kill it
+    kernel_pool.discard(keep_inside=request["cwd"])
     saved_env, saved_path, saved_cwd = dict(os.environ), list(sys.path), os.getcwd()
     os.environ.update(request.get("env") or {})
     os.chdir(request["cwd"])
@@ -83,12 +92,15 @@ def main() -> int:
     from . import execute, feedback  # noqa: F401
 
     protocol.write(json.dumps({"ready": True}) + "\n")
-    for line in sys.stdin:
-        try:
-            request = json.loads(line)
-        except ValueError:
-            continue
-        protocol.write(json.dumps({"returncode": _run_one(request)}) + "\n")
+    try:
+        for line in sys.stdin:
+            try:
+                request = json.loads(line)
+            except ValueError:
+                continue
+            protocol.write(json.dumps({"returncode": _run_one(request)}) + "\n")
+    finally:
+        kernel_pool.discard()   # the kernel prestarted for a submission that never came
     return 0
 
 

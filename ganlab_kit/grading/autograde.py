@@ -406,6 +406,10 @@ def _run(command: List[str], cwd: Path, environment: Dict[str, str]) -> Tuple[in
 #: Local workers keep one nbgrader process each (False: one ``nbgrader`` command per student,
 #: the engine before; benchmarks/bench_autograde.py compares both).
 PERSISTENT_WORKERS = True
+#: Such a worker starts the next submission's sandboxed kernel, and imports the lab's libraries
+#: in it, while it grades the current one (:mod:`.kernel_pool`); False: each kernel starts when
+#: its notebook runs.
+PRESTART_KERNELS = os.environ.get("GANLAB_PRESTART_KERNELS", "1") != "0"
 
 
 class _NbgraderWorker:
@@ -414,9 +418,42 @@ class _NbgraderWorker:
     its own nbgrader run, scratch course, sandboxed kernel and checker process; a worker
     process that dies is started again for the next student."""
 
-    def __init__(self, environment: Dict[str, str]) -> None:
+    def __init__(self, environment: Dict[str, str], prestart: Optional[bool] = None) -> None:
         self.environment = environment
         self.process: Optional[subprocess.Popen] = None
+        #: prestart the next submission's kernel during this one (see kernel_pool)
+        self.prestart = PRESTART_KERNELS if prestart is None else prestart
+        self._prepared: Optional[Tuple[Path, Any]] = None   # the next scratch course and its lock
+
+    def scratch_for(self, student: str) -> Tuple[Path, Any]:
+        """The scratch course for the next submission (the prepared one, whose kernel may run
+        already) and its held lock file; the caller removes the folder and closes the lock."""
+        if self._prepared is not None:
+            prepared, self._prepared = self._prepared, None
+            return prepared
+        scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{student}-"))
+        return scratch, _hold(scratch / _IN_USE)
+
+    def prepare_next(self) -> Optional[Path]:
+        """Create the following submission's scratch course (an empty ``autograded/`` for its
+        prestarted kernel and an empty checker socket folder); its path, or None."""
+        if not self.prestart:
+            return None
+        if self._prepared is None:
+            from .kernel_pool import AUTOGRADED, SOCKETS
+
+            scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}next-"))
+            lock = _hold(scratch / _IN_USE)
+            (scratch / AUTOGRADED).mkdir(mode=0o755)
+            (scratch / SOCKETS).mkdir(mode=0o755)
+            self._prepared = (scratch, lock)
+        return self._prepared[0]
+
+    def _drop_prepared(self) -> None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            shutil.rmtree(prepared[0], ignore_errors=True)
+            prepared[1].close()
 
     def _start(self) -> subprocess.Popen:
         process = subprocess.Popen([sys.executable, "-m", "ganlab_kit.grading._autograde_worker"],
@@ -462,17 +499,19 @@ class _NbgraderWorker:
             return (returncode if returncode else 1), text
 
     def close(self) -> None:
+        """End the nbgrader process (it kills a kernel prestarted for no one) and remove the
+        prepared scratch course."""
         process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self._drop_prepared()
 
 
 def _stop_running_workers(grace: float = 10.0) -> None:
@@ -547,8 +586,11 @@ def grade_submission(task: GradingTask, worker: Optional[_NbgraderWorker] = None
     Never raises for a bad submission: the outcome's ``reason`` says what went wrong."""
     started = time.perf_counter()
     outcome = GradingOutcome(task.student, task.fingerprint)
-    scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{task.student}-"))
-    in_use = _hold(scratch / _IN_USE)   # a later run may remove this folder once the lock is free
+    if worker is not None:   # perhaps the folder prepared during the last submission, its kernel running
+        scratch, in_use = worker.scratch_for(task.student)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{task.student}-"))
+        in_use = _hold(scratch / _IN_USE)   # a later run may remove this folder once the lock is free
     try:
         (scratch / "gradebook.db").write_bytes(task.gradebook)
         _write_tree(scratch / "source" / task.assignment, task.source_files)
@@ -575,6 +617,11 @@ def grade_submission(task: GradingTask, worker: Optional[_NbgraderWorker] = None
                      f"--CourseDirectory.db_url=sqlite:///{database}"]
         environment = _worker_environment(task.environment)
         environment[TIMINGS_ENV] = os.fspath(scratch / "timings.jsonl")
+        following = worker.prepare_next() if worker is not None else None
+        if following is not None:
+            from .kernel_pool import POOL_ENV
+
+            environment[POOL_ENV] = os.fspath(following)
         launched = time.time()
         outcome.stages["scratch course"] = round(time.perf_counter() - started, 3)
         if worker is not None:

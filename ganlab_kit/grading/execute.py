@@ -29,11 +29,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, default
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader import utils as nbgrader_utils
 
+from . import kernel_pool
 from .checker import Checker, unreachable_result
 from .remote import GRADER_DIR_ENV
 from .results import TIMINGS_ENV, PartResult
@@ -161,6 +162,16 @@ class GradeExecute(Execute):
         "Kernel restarts per notebook after a crash; after that the remaining cells are "
         "not run.")).tag(config=True)
 
+    prestarted_kernels = Bool(True, help=(
+        "Under `ganlab autograde`'s local workers: adopt the kernel the worker prestarted (and "
+        "pre-imported the lab's libraries in) for this submission, and prestart the next "
+        "submission's while this one is graded. One fresh kernel per submission either way.")).tag(config=True)
+
+    @default("shutdown_kernel")
+    def _default_shutdown_kernel(self) -> str:
+        # the sandbox is killed as a whole; every output has arrived when the last cell ended
+        return "immediate"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from .sandbox import AsyncSandboxedKernelManager
 
@@ -171,7 +182,12 @@ class GradeExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: Dict, retries: Optional[int] = None):
         directory = (resources.get("metadata") or {}).get("path") or os.getcwd()
         self._timings = _Timings()
-        self._checker = Checker(Path(directory).resolve(),
+        self._directory = os.fspath(Path(directory).resolve())
+        # a kernel prestarted for this submission: the checker listens where that kernel looks
+        self._pool_sockets = kernel_pool.socket_dir_for(self._directory) if self.prestarted_kernels else None
+        self._pool_modules = self._source_modules(resources) if self._pool_sockets else []
+        self._prestart_done = not (self.prestarted_kernels and os.environ.get(kernel_pool.POOL_ENV))
+        self._checker = Checker(Path(directory).resolve(), socket_dir=self._pool_sockets,
                                 preload=_check_imports(nb) if self.preload_checks else ())
         checker_seconds = time.time() - self._timings.data["start"]
         self._facts: Dict[str, Any] = {"isolated": None, "problems": [], "parts": {}}
@@ -200,7 +216,46 @@ class GradeExecute(Execute):
         km = super().create_kernel_manager()
         if hasattr(km, "grader_socket_dir"):
             km.grader_socket_dir = self._checker.socket_dir
+        if getattr(self, "_pool_sockets", None):
+            self._pool_sockets = None   # the first kernel only: a restart starts a fresh one
+            adopted = kernel_pool.take(self._directory, kernel_pool.signature(km, self._kernel_arguments(km)),
+                                       modules=self._pool_modules, log=self.log)
+            self._timings.data["kernel_adopted"] = adopted is not None
+            if adopted is not None:
+                self.km = km = adopted
         return km
+
+    def _kernel_arguments(self, km: Any) -> List[str]:
+        """The kernel's extra arguments as nbclient's ``async_start_new_kernel`` passes them."""
+        arguments = list(self.extra_arguments)
+        if (getattr(km, "ipykernel", False) and self.ipython_hist_file
+                and not any(arg.startswith("--HistoryManager.hist_file") for arg in arguments)):
+            arguments.append(f"--HistoryManager.hist_file={self.ipython_hist_file}")
+        return arguments
+
+    def _source_modules(self, resources: Dict) -> List[str]:
+        """What a kernel for this assignment's notebook pre-imports (from its source notebook)."""
+        try:
+            source = RestoreDeletedCells(config=self.config)._source_notebook(resources)
+        except Exception:  # noqa: BLE001 - no source notebook: nothing to pre-import
+            return []
+        return kernel_pool.preimport_modules(source) if source is not None else []
+
+    def _prestart_next(self, resources: Dict) -> None:
+        """Start the next submission's kernel (see :mod:`.kernel_pool`), once per run."""
+        self._prestart_done = True
+        next_scratch = os.environ.get(kernel_pool.POOL_ENV)
+        if not next_scratch:
+            return
+        try:
+            modules = self._source_modules(resources)
+            if self.kernel_name:
+                km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config)
+            else:
+                km = self.kernel_manager_class(config=self.config)
+            kernel_pool.prestart(km, next_scratch, self._kernel_arguments(km), modules)
+        except Exception as error:  # noqa: BLE001 - the next submission starts its kernel as before
+            self.log.warning("could not prestart the next kernel: %s", error)
 
     def _note_isolation(self) -> None:
         if self._facts["isolated"] is None and self.km is not None:
@@ -223,6 +278,8 @@ class GradeExecute(Execute):
             return self._preprocess_code_cell(cell, resources, index, part)
         finally:
             self._timings.cell("grade" if part else "code", part, started)
+            if not self._prestart_done:   # after this notebook's first cell (its imports)
+                self._prestart_next(resources)
 
     def _preprocess_code_cell(self, cell: NotebookNode, resources: Dict, index: int, part: Optional[str]):
         if self._gave_up:

@@ -560,6 +560,9 @@ class _SandboxedKernelMixin(HasTraits):
     isolated = Bool(False, help="Whether the running kernel is sandboxed (set when it starts).")
     isolation_reason = Unicode("", help="What isolates the kernel, or why it is not isolated.")
     wall_clock_expired = Bool(False, help="Whether the kernel was killed at Sandbox.wall_seconds.")
+    give_workdir = Bool(True, help=(
+        "Started by root: hand the working directory to the sandbox's user. A prestarted kernel "
+        "(kernel_pool) keeps its bound folder root's and is given the student's folder at adoption."))
 
     @default("transport")
     def _default_transport(self) -> str:
@@ -613,8 +616,8 @@ class _SandboxedKernelMixin(HasTraits):
         if self.isolated and getattr(self, "_sandbox_user", None) is None:
             # The grader's folder is not handed over: the kernel connects to the sockets
             # there (the checker makes them 0666) but cannot replace them.
-            self._sandbox_user = SandboxUser([workdir, self._state_dir],
-                                             uid_base=self.sandbox.uid_base)
+            self._sandbox_user = SandboxUser([workdir, self._state_dir] if self.give_workdir
+                                             else [self._state_dir], uid_base=self.sandbox.uid_base)
             if self._sandbox_user.uid is not None:
                 os.chown(self.connection_file, self._sandbox_user.uid, self._sandbox_user.uid)
         uid = self._sandbox_user.uid if self.isolated else None
