@@ -214,3 +214,44 @@ def test_start_fit_steps_exactly_like_fit(tmp_path):
         assert torch.equal(a[1], b[1])
     assert ((tmp_path / "fit" / "generator.pt").read_bytes()
             == (tmp_path / "stepped" / "generator.pt").read_bytes())
+
+
+def test_students_plain_adam_steps_faster_with_the_same_values():
+    """Does fit give a student's plain torch.optim.Adam (the lab's make_optimizers) its
+    multi-tensor step with bit-for-bit the weights of Adam's own per-tensor step, and leave
+    the optimizers as given afterwards (an explicit foreach/fused choice is never touched)?"""
+    train_discriminator, train_generator, _ = student_steps()
+
+    def run(foreach):
+        torch.manual_seed(0)
+        generator, discriminator = MLPGenerator(), MLPDiscriminator()
+        options = {} if foreach is None else {"foreach": foreach}
+        g_opt = torch.optim.Adam(generator.parameters(), lr=1e-3, betas=(0.5, 0.999), **options)
+        d_opt = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999), **options)
+        seen = []
+        original_step = torch.optim.Adam.step
+
+        def spying_step(self, *args, **kwargs):
+            seen.append(self.param_groups[0]["foreach"])
+            return original_step(self, *args, **kwargs)
+
+        torch.optim.Adam.step = spying_step
+        try:
+            trainer = Trainer(generator, discriminator, tiny_data(), g_optimizer=g_opt, d_optimizer=d_opt,
+                              train_discriminator=train_discriminator, train_generator=train_generator,
+                              seed=1, average_decay=0.9, **FAST)
+            trainer.fit(4)
+        finally:
+            torch.optim.Adam.step = original_step
+        after = [g_opt.param_groups[0]["foreach"], d_opt.param_groups[0]["foreach"]]
+        return trainer, seen, after
+
+    switched, seen, after = run(None)
+    assert seen and all(flag is True for flag in seen)  # the multi-tensor step ran
+    assert after == [None, None]  # and the student's optimizers are as they were
+    reference, seen_reference, after_reference = run(False)  # Adam's per-tensor loop
+    assert seen_reference and not any(seen_reference) and after_reference == [False, False]
+    for name in ("generator", "discriminator", "averaged_generator"):
+        for a, b in zip(getattr(switched, name).parameters(), getattr(reference, name).parameters()):
+            assert torch.equal(a, b), name
+    assert switched.history.g_loss == reference.history.g_loss

@@ -139,6 +139,36 @@ def make_adam(parameters: Iterable[nn.Parameter], lr: float,
         return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas))
 
 
+def _adam_groups_to_foreach(*optimizers: torch.optim.Optimizer) -> List[dict]:
+    """Switch plain ``torch.optim.Adam`` objects (a student's ``make_optimizers``) to their
+    multi-tensor (foreach) step for a ``fit``; returns the groups switched, for
+    :func:`_restore_groups`.
+
+    On a CPU ``torch.optim.Adam`` defaults to a per-tensor loop; its foreach step does the
+    same arithmetic in the same order on all tensors at once: the same values bit for bit
+    (``tests/test_trainer_lab_options.py`` checks it over a lab run) at a fraction of the cost
+    (measured 2.6x on the lab MLP's weights). Only exact ``Adam`` objects with the plain
+    settings are touched (no subclass, no fused/foreach choice of their own, no
+    differentiable/capturable step); anything else keeps its own step.
+    """
+    switched = []
+    for optimizer in optimizers:
+        if type(optimizer) is not torch.optim.Adam:
+            continue
+        for group in optimizer.param_groups:
+            if (group.get("foreach") is None and not group.get("fused")
+                    and not group.get("differentiable") and not group.get("capturable")
+                    and all(p.device.type == "cpu" for p in group["params"])):
+                group["foreach"] = True
+                switched.append(group)
+    return switched
+
+
+def _restore_groups(groups: List[dict]) -> None:
+    for group in groups:
+        group["foreach"] = None
+
+
 def _grad_norm(module: nn.Module) -> float:
     grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
     # one multi-tensor kernel instead of a norm per tensor (same values)
@@ -727,9 +757,16 @@ class FitRun:
             self.picker.begin()
         elif isinstance(threads, int) and self.steps:
             torch.set_num_threads(threads)
-        for callback in trainer.callbacks:
-            callback.on_train_begin(trainer)
+        # a student's plain Adam takes its multi-tensor step while the run trains (same values)
+        self._foreach_groups = _adam_groups_to_foreach(
+            *{id(o): o for o in (trainer.g_optimizer, trainer.d_optimizer)}.values())
         self._closed = False
+        try:
+            for callback in trainer.callbacks:
+                callback.on_train_begin(trainer)
+        except BaseException:
+            _restore_groups(self._foreach_groups)
+            raise
 
     def first_snapshot(self) -> None:
         """The fixed-noise grid before the first step (when snapshots are on and none exists)."""
@@ -762,6 +799,7 @@ class FitRun:
         self._closed = True
         trainer = self.trainer
         try:
+            _restore_groups(self._foreach_groups)  # the optimizers as they were given
             if self.picker is not None:
                 self.picker.end()
             elif torch.get_num_threads() != self.threads_before:
