@@ -1,6 +1,8 @@
 """Hidden checks: the DCGAN's optimizers (Adam, the recipe's learning rates)."""
 import pytest
 import torch
+import torch._dynamo  # noqa: F401 - the first torch.optim optimizer of a process imports it (1-4 s);
+# imported here, the checker loads it while the notebook runs (what the checks import is preloaded)
 
 PROBES = "ganlab_kit.grading.probes"
 

@@ -132,7 +132,8 @@ class Log:
         return [record for record in self.last_records() if record["examples"] >= minimum]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def log(nb):
-    """The submitted experiment log (files next to the notebook)."""
+    """The submitted experiment log (files next to the notebook), read once per part: the checks
+    only read it, and reading it decodes every snapshot PNG (about 30 ms each)."""
     return Log(nb.path(LOG_NAME).parent)
