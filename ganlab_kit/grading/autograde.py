@@ -858,13 +858,31 @@ class _LocalBackend:
         self.workers: List[_NbgraderWorker] = []
         self.workers_lock = threading.Lock()
 
-    def _grade(self, task: GradingTask) -> GradingOutcome:
+    def _worker(self) -> Optional[_NbgraderWorker]:
+        """This thread's long-lived nbgrader worker (made on first use; None: a command per student)."""
         worker = getattr(self.local, "worker", None)
         if worker is None and self.environment is not None:
             worker = self.local.worker = _NbgraderWorker(self.environment)
             with self.workers_lock:
                 self.workers.append(worker)
-        return grade_submission(task, worker)
+        return worker
+
+    def _grade(self, task: GradingTask) -> GradingOutcome:
+        return grade_submission(task, self._worker())
+
+    def start(self) -> None:
+        """Start the workers' nbgrader processes now, in the background: nbgrader's imports then
+        overlap whatever the caller does before the first submission (``ganlab demo`` builds its
+        first course). Each thread starts its own; a worker process that died is started again at
+        its next student, as always."""
+        def start_one() -> None:
+            worker = self._worker()
+            if worker is not None and worker.process is None:
+                with contextlib.suppress(OSError):
+                    worker.process = worker._start()
+
+        for _ in range(self.capacity):
+            self.pool.submit(start_one)
 
     def submit(self, task: GradingTask) -> Future:
         return self.pool.submit(self._grade, task)
@@ -1074,6 +1092,7 @@ def autograde_courses(jobs: Iterable[AutogradeJob], *, workers: int = 2,
 
         arrivals.opener = open_run
         backend = _LocalBackend(workers, _worker_environment(environment or {}) if PERSISTENT_WORKERS else None)
+        backend.start()   # nbgrader starts in the workers while the first job's course is made
         reader.start()
         runs = _grade_runs(backend, arrivals, environment, on_done=on_done)
     log(f"graded {sum(len(run.report.rows) for run in runs)} submission(s) of {len(runs)} assignment(s) "

@@ -190,14 +190,16 @@ def hand_in(course: Course, assignment: str, submissions: Sequence[Submission]) 
     return handed_in
 
 
-#: Expected seconds per demo submission of each lab (median, isolated, idle 2-core machine): the
-#: heavier labs' students are graded first, so that both workers stay busy to the end and the
-#: last students graded are quick ones.
-LAB_WEIGHTS = {"keras_gan": 30.0, "failure_modes": 20.0, "pytorch_gan": 13.0, "playground": 12.0,
-               "dcgan": 9.0, "gan_2d": 7.0}
-#: Labs whose course is quick to build (no TensorFlow to import for the reference's files) are
-#: built first, so grading starts while the others are built.
-_QUICK_TO_BUILD = ("failure_modes", "pytorch_gan", "gan_2d", "playground", "dcgan")
+#: Seconds per demo submission of each lab (median of its demo students, 1 worker, measured on
+#: the shared 2-core machine at load ~6: only their order and ratios matter). The heavier labs'
+#: students are graded first, so that both workers stay busy to the end and the last students
+#: graded are quick ones. A lab missing here counts as 20.
+LAB_WEIGHTS = {"keras_gan": 80.0, "failure_modes": 58.0, "pytorch_gan": 34.0, "dcgan": 26.0,
+               "playground": 13.0, "gan_2d": 8.0}
+_DEFAULT_WEIGHT = 20.0
+#: Labs whose reference student's files take long to write (keras_gan imports TensorFlow to save
+#: its generator): their courses are built after the others, so grading starts sooner.
+_SLOW_TO_BUILD = ("keras_gan",)
 
 
 @dataclass
@@ -225,7 +227,7 @@ class DemoTimings:
             phases[name] = phases.get(name, 0.0) + time.perf_counter() - began
 
     def to_text(self) -> str:
-        names = ["course", "generate_assignment", "hand in", "feedback", "export", "table"]
+        names = ["course", "generate_assignment", "hand in", "checks", "feedback", "export", "table"]
         labs = list(self.phases)
         header = f"{'lab':<14} " + " ".join(f"{name[:10]:>10}" for name in names) \
             + f" {'queued-graded':>16} {'students':>9} {'shown at':>9}"
@@ -259,12 +261,15 @@ class _DemoLab:
     assignment: str
     course: Course
     submissions: List[Submission]
+    cells: List[GradeCell] = field(default_factory=list)          # the source notebook's graded cells
+    catalogue: Dict[str, List[tuple]] = field(default_factory=dict)   # part -> its checks (list_checks)
 
 
 def _build_lab(course_dir: Path, repository: Repository, assignment: str,
                submissions: Sequence[Submission], log: Callable[[str], None],
                timings: Optional[DemoTimings] = None) -> _DemoLab:
-    """The course of one lab: copied sources, the release (generate_assignment), the hand-ins."""
+    """The course of one lab: copied sources, the release (generate_assignment), the hand-ins, and
+    the hidden checks' catalogue (the expected points of each demo student)."""
     timings = timings or DemoTimings()
     log(f"building the course in {course_dir / assignment}")
     with timings.phase(assignment, "course"):
@@ -274,14 +279,18 @@ def _build_lab(course_dir: Path, repository: Repository, assignment: str,
         course.generate_assignment(assignment)
     with timings.phase(assignment, "hand in"):
         hand_in(course, assignment, submissions)
-    return _DemoLab(assignment, course, list(submissions))
+    with timings.phase(assignment, "checks"):   # what each student should get, before grading
+        cells = course.grade_cells(assignment)
+        catalogue = {cell.part: list_checks(cell.part, repository.autograder)
+                     for cell in cells if cell.autograded}
+    return _DemoLab(assignment, course, list(submissions), cells, catalogue)
 
 
 def _finish_lab(lab: _DemoLab, report: AutogradeReport, log: Callable[[str], None],
                 timings: Optional[DemoTimings] = None, warned: bool = False) -> DemoReport:
     """After grading: nbgrader generate_feedback and export, then the grade table."""
     timings = timings or DemoTimings()
-    course, assignment, repository = lab.course, lab.assignment, lab.course.repository
+    course, assignment = lab.course, lab.assignment
     course.autograde_report = report
     statuses = report.statuses()
     if STATUS_NOT_ISOLATED in statuses.values() and not warned:   # Sandbox.mode = 'off', ...
@@ -292,9 +301,7 @@ def _finish_lab(lab: _DemoLab, report: AutogradeReport, log: Callable[[str], Non
     with timings.phase(assignment, "export"):
         csv = course.export_csv()
     with timings.phase(assignment, "table"):
-        cells = course.grade_cells(assignment)
-        catalogue = {cell.part: list_checks(cell.part, repository.autograder)
-                     for cell in cells if cell.autograded}
+        cells, catalogue = lab.cells, lab.catalogue
         seconds = report.seconds_per_student()
         demo = DemoReport(assignment, course.root, cells, csv=csv)
         for submission in lab.submissions:
@@ -362,8 +369,8 @@ def run_demos(course_dir: Optional[os.PathLike] = None, repository: Optional[Rep
     timings = timings or DemoTimings(workers)
     timings.workers = workers
     submissions = {name: _demo_submissions(repository, name) for name in names}
-    build_order = sorted(names, key=lambda name: (name not in _QUICK_TO_BUILD,
-                                                  -LAB_WEIGHTS.get(name, 10.0), names.index(name)))
+    build_order = sorted(names, key=lambda name: (name in _SLOW_TO_BUILD,
+                                                  -LAB_WEIGHTS.get(name, _DEFAULT_WEIGHT), names.index(name)))
     labs: Dict[str, _DemoLab] = {}
     prefixed = {name: (lambda message, lab=name: log(f"{lab}: {message}")) for name in names}
 
@@ -373,7 +380,7 @@ def run_demos(course_dir: Optional[os.PathLike] = None, repository: Optional[Rep
             prefixed[name](f"ganlab autograde ({len(submissions[name])} submissions, in the shared queue)")
             timings.grading[name] = (timings.now(), timings.now())
             yield AutogradeJob(labs[name].course.root, name, force=True,
-                               weight=LAB_WEIGHTS.get(name, 10.0))
+                               weight=LAB_WEIGHTS.get(name, _DEFAULT_WEIGHT))
 
     from concurrent.futures import ThreadPoolExecutor
 
