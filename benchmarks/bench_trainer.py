@@ -243,6 +243,31 @@ def op_shares(step: Callable[[], object], steps: int) -> List[tuple]:
     return sorted(((kind, t / total) for kind, t in kinds.items()), key=lambda kv: -kv[1])
 
 
+def plain_adam_steps(rounds: int, block: int) -> Dict[str, float]:
+    """ms per step of ``torch.optim.Adam`` (a student's make_optimizers) on both lab networks:
+    its own per-tensor loop on a CPU vs the multi-tensor step ``fit`` gives it (same values),
+    and the kit's fused Adam; interleaved blocks, medians."""
+    torch.manual_seed(0)
+    weights = list(MLPGenerator().parameters()) + list(MLPDiscriminator().parameters())
+    for weight in weights:
+        weight.grad = torch.randn_like(weight) * 1e-3
+    optimizers = {
+        "per-tensor (torch's CPU default)": torch.optim.Adam(weights, lr=2e-4, betas=(0.5, 0.999),
+                                                             foreach=False),
+        "foreach (what fit switches it to)": torch.optim.Adam(weights, lr=2e-4, betas=(0.5, 0.999),
+                                                              foreach=True),
+        "fused (the kit's make_adam)": make_adam(weights, 2e-4),
+    }
+    times: Dict[str, List[float]] = {name: [] for name in optimizers}
+    with torch.no_grad():
+        for index in range(rounds + 1):
+            for name, optimizer in optimizers.items():
+                seconds = time_block(optimizer.step, block)
+                if index:  # the first round warms up
+                    times[name].append(seconds)
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+
+
 def quartiles(values: List[float]) -> tuple:
     values = sorted(values)
     if len(values) < 4:
@@ -388,6 +413,9 @@ def main() -> None:
     print(f"the step's matrix products alone, same shapes: {floor * 1e3:.1f} ms "
           f"({flops / floor / 1e9:.1f} GFLOP/s, {flops / floor / 1e9 / peak:.0%} of peak): the "
           f"step is {lean_s / floor:.2f}x its matmuls")
+    adam = plain_adam_steps(3 if args.quick else 6, 5 if args.quick else 10)
+    print("Adam on both lab networks (a student's plain torch.optim.Adam in the PyTorch lab): "
+          + ", ".join(f"{name} {ms:.2f} ms" for name, ms in adam.items()) + " per step")
     shares = op_shares(lean, 3 if args.quick else 10)
     print("lean step's CPU time by kind: " + ", ".join(f"{kind} {share:.0%}" for kind, share in shares))
 
