@@ -110,6 +110,7 @@ class GradingTask:
     course_root: str                       # where the course's nbgrader_config.py lives (writer side)
     config_text: str                       # its text, for workers that cannot see course_root
     environment: Dict[str, str] = field(default_factory=dict)  # added to the worker's environment
+    followed: bool = True                  # another submission of this assignment is queued behind it
 
 
 @dataclass
@@ -424,6 +425,7 @@ class _NbgraderWorker:
         #: prestart the next submission's kernel during this one (see kernel_pool)
         self.prestart = PRESTART_KERNELS if prestart is None else prestart
         self._prepared: Optional[Tuple[Path, Any]] = None   # the next scratch course and its lock
+        self.expect_more = True   # another submission of the same assignment will follow (the backend says)
 
     def scratch_for(self, student: str) -> Tuple[Path, Any]:
         """The scratch course for the next submission (the prepared one, whose kernel may run
@@ -617,7 +619,7 @@ def grade_submission(task: GradingTask, worker: Optional[_NbgraderWorker] = None
                      f"--CourseDirectory.db_url=sqlite:///{database}"]
         environment = _worker_environment(task.environment)
         environment[TIMINGS_ENV] = os.fspath(scratch / "timings.jsonl")
-        following = worker.prepare_next() if worker is not None else None
+        following = worker.prepare_next() if worker is not None and worker.expect_more else None
         if following is not None:
             from .kernel_pool import POOL_ENV
 
@@ -868,7 +870,12 @@ class _LocalBackend:
         return worker
 
     def _grade(self, task: GradingTask) -> GradingOutcome:
-        return grade_submission(task, self._worker())
+        worker = self._worker()
+        if worker is not None:
+            # prestart a kernel for this assignment only while another of its submissions waits
+            # (a queue of several labs: a kernel prestarted for the next lab would be killed)
+            worker.expect_more = task.followed
+        return grade_submission(task, worker)
 
     def start(self) -> None:
         """Start the workers' nbgrader processes now, in the background: nbgrader's imports then
@@ -1292,7 +1299,9 @@ def _grade_runs(backend: Union["_LocalBackend", "_DaskBackend"], arrivals: _Arri
                 continue
             while queue and len(running) < backend.capacity:
                 _, run, student = queue.pop(0)
-                running[backend.submit(run.task(student, environment))] = (run, student)
+                task = run.task(student, environment)
+                task.followed = any(other is run for _, other, _ in queue)   # workers prestart for it
+                running[backend.submit(task)] = (run, student)
             for future in backend.wait_any(set(running) | (set() if closed else {arrivals.wake})):
                 if future not in running:
                     continue
