@@ -317,13 +317,19 @@ class Course:
 
     def scores(self, assignment: str, student: str) -> Dict[str, Optional[float]]:
         """grade_id -> points recorded by nbgrader (None: waits for a manual grade)."""
+        return self.scores_of(assignment, [student])[student]
+
+    def scores_of(self, assignment: str, students: Sequence[str]) -> Dict[str, Dict[str, Optional[float]]]:
+        """student -> :meth:`scores`, read with one gradebook connection."""
         from nbgrader.api import Gradebook
 
-        result: Dict[str, Optional[float]] = {}
+        results: Dict[str, Dict[str, Optional[float]]] = {}
         with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}", course_id=self.course_id) as gradebook:
-            notebook = gradebook.find_submission_notebook(assignment, assignment, student)
-            for grade in notebook.grades:
-                pending = grade.needs_manual_grade and grade.manual_score is None
-                result[grade.name] = None if pending else float(grade.score)
-        return result
+            for student in students:
+                result = results[student] = {}
+                notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+                for grade in notebook.grades:
+                    pending = grade.needs_manual_grade and grade.manual_score is None
+                    result[grade.name] = None if pending else float(grade.score)
+        return results
 

@@ -304,9 +304,9 @@ def _finish_lab(lab: _DemoLab, report: AutogradeReport, log: Callable[[str], Non
         cells, catalogue = lab.cells, lab.catalogue
         seconds = report.seconds_per_student()
         demo = DemoReport(assignment, course.root, cells, csv=csv)
+        scores = course.scores_of(assignment, [submission.name for submission in lab.submissions])
         for submission in lab.submissions:
-            demo.rows.append(DemoRow(submission.name, submission.description,
-                                     course.scores(assignment, submission.name),
+            demo.rows.append(DemoRow(submission.name, submission.description, scores[submission.name],
                                      expected_points(submission, cells, catalogue),
                                      seconds.get(submission.name), statuses.get(submission.name, "error")))
     return demo
