@@ -169,3 +169,20 @@ def test_demo_grades_every_lab_from_one_queue_and_shows_each_table_when_ready(tm
     assert shown == sorted(labs, key=weights.get)
     with pytest.raises(GradingSetupError, match="broken lab"):
         demo_module.run_demos(tmp_path / "demo", find_repository(), ["gan_2d", "broken"], log=lambda message: None)
+
+
+def test_demo_timings_say_where_the_seconds_went():
+    """Does `ganlab demo --timings` list each lab's phases, when its table was shown, and how busy the
+    workers were between the first student queued and the last one recorded?"""
+    from ganlab_kit.grading.demo import DemoTimings
+
+    timings = DemoTimings(workers=2)
+    timings.phases = {"dcgan": {"course": 0.5, "generate_assignment": 2.0, "feedback": 3.0},
+                      "gan_2d": {"hand in": 1.0}}
+    timings.grading = {"dcgan": (10.0, 70.0), "gan_2d": (12.0, 110.0)}
+    timings.submission_seconds = {"dcgan": 100.0, "gan_2d": 80.0}
+    timings.shown, timings.total = {"dcgan": 74.0, "gan_2d": 115.0}, 116.0
+    text = timings.to_text()
+    dcgan = next(line for line in text.splitlines() if line.startswith("dcgan")).split()
+    assert dcgan[1:4] == ["0.5", "2.0", "0.0"] and dcgan[-2:] == ["100.0", "74.0"]
+    assert "10.0-110.0 s (100.0 s)" in text and "2 workers 90% busy" in text and "total: 116.0 s" in text
