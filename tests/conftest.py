@@ -53,8 +53,8 @@ def wait_until():
 UNIT_SECONDS = {
     "nbgrader": 300, "nbgrader_keras_gan": 230, "nbgrader-failure-modes": 200, "autograde": 170,
     "course-roundtrip": 140, "nbgrader-dcgan": 130, "nbgrader-playground": 90, "nbgrader-gan-2d": 55,
-    "tests/test_lab_keras_gan.py": 243, "tests/test_browser_keras_lab.py": 160,
-    "tests/test_bank_failure_modes.py": 83, "tests/test_browser_formgrader.py": 65,
+    "tests/test_lab_keras_gan.py": 100, "tests/test_browser_keras_lab.py": 160,
+    "tests/test_bank_failure_modes.py": 75, "tests/test_browser_formgrader.py": 65,
     "tests/test_browser_lab.py": 60, "tests/test_browser_failure_modes.py": 56,
     "tests/test_browser_playground.py": 44, "tests/test_browser_dcgan.py": 42,
     "tests/test_course_setup.py": 36,

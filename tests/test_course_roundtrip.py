@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import filecmp
+import functools
 import html
 import os
 import pwd
@@ -51,7 +52,8 @@ def _why_no_accounts() -> str:
     return f"needs {', '.join(missing)} to create student accounts" if missing else ""
 
 
-def _student_python(user: str) -> list:
+@functools.lru_cache(maxsize=None)   # probed once per account, not before each nbgrader command
+def _student_python(user: str) -> tuple:
     """The command that runs a Python with nbgrader as ``user``: this interpreter if the
     account can run it, else the system Python 3 with this environment's packages (a venv made
     under root's home is not readable by other users)."""
@@ -59,7 +61,7 @@ def _student_python(user: str) -> list:
                            (["/usr/bin/python3"], {"PYTHONPATH": _site_packages()})):
         probe = _as_user(user, [*command, "-c", "import nbgrader"], extra=extra, check=False)
         if probe.returncode == 0:
-            return [*[f"{key}={value}" for key, value in extra.items()], *command]
+            return (*[f"{key}={value}" for key, value in extra.items()], *command)
     pytest.skip(f"no Python with nbgrader that the student account {user} can run")
 
 
