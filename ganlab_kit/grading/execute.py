@@ -198,9 +198,12 @@ class GradeExecute(Execute):
         self._crashed: List[int] = []
         saved = os.environ.get(GRADER_DIR_ENV)
         os.environ[GRADER_DIR_ENV] = self._checker.socket_dir  # an unsandboxed kernel reads it here
+        self._prestarting = None
         try:
             nb, resources = super().preprocess(nb, resources, retries)
         finally:
+            if self._prestarting is not None:
+                self._prestarting.join()
             closing = time.time()
             self._checker.close()
             self._timings.write(checker_start=round(checker_seconds, 4),
@@ -242,18 +245,27 @@ class GradeExecute(Execute):
         return kernel_pool.preimport_modules(source) if source is not None else []
 
     def _prestart_next(self, resources: Dict) -> None:
-        """Start the next submission's kernel (see :mod:`.kernel_pool`), once per run."""
+        """Start the next submission's kernel (see :mod:`.kernel_pool`), once per run, from a
+        background thread (its set-up stays off this notebook's path; :meth:`preprocess` waits
+        for the thread before it returns, so the kernel is parked before the next run)."""
+        import threading
+
         self._prestart_done = True
         next_scratch = os.environ.get(kernel_pool.POOL_ENV)
         if not next_scratch:
             return
+        self._prestarting = threading.Thread(target=self._prestart_in_background, name="ganlab-prestart-setup",
+                                             args=(resources, next_scratch, dict(os.environ)), daemon=True)
+        self._prestarting.start()
+
+    def _prestart_in_background(self, resources: Dict, next_scratch: str, environ: Dict[str, str]) -> None:
         try:
             modules = self._source_modules(resources)
             if self.kernel_name:
                 km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config)
             else:
                 km = self.kernel_manager_class(config=self.config)
-            kernel_pool.prestart(km, next_scratch, self._kernel_arguments(km), modules)
+            kernel_pool.prestart(km, next_scratch, self._kernel_arguments(km), modules, env=environ)
         except Exception as error:  # noqa: BLE001 - the next submission starts its kernel as before
             self.log.warning("could not prestart the next kernel: %s", error)
 
