@@ -75,6 +75,9 @@ def pool_gradebook(tmp_path_factory):
     return path
 
 
+CRASH = "import os\nos._exit(1)   # the student's code kills its kernel\n"
+
+
 def _course(root: Path, gradebook: Path, students) -> Path:
     """The course, graded with the kit's shipped config (GradeExecute, sandboxed kernels)."""
     root.mkdir(parents=True)
@@ -88,7 +91,10 @@ def _course(root: Path, gradebook: Path, students) -> Path:
     for student in students:
         folder = root / "submitted" / student / LAB
         folder.mkdir(parents=True)
-        nbformat.write(_notebook(SETUP, PROBE), os.fspath(folder / f"{LAB}.ipynb"))
+        nb = _notebook(SETUP, PROBE)
+        if student == "dan":
+            nb.cells.insert(1, nbformat.v4.new_code_cell(CRASH))
+        nbformat.write(nb, os.fspath(folder / f"{LAB}.ipynb"))
         (folder / "timestamp.txt").write_text("2026-01-01 12:00:00")
     return root
 
@@ -109,7 +115,8 @@ def _processes_mentioning(text: str):
 def _graded(root: Path, student: str):
     folder = root / "autograded" / student / LAB
     nb = nbformat.read(os.fspath(folder / f"{LAB}.ipynb"), as_version=4)
-    report = json.loads(next(output["text"] for output in nb.cells[1].outputs if output.get("name") == "stdout"))
+    probe = next(cell for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == "probe")
+    report = json.loads(next(output["text"] for output in probe.outputs if output.get("name") == "stdout"))
     return nb, report, folder
 
 
@@ -130,7 +137,7 @@ def pooled_run(tmp_path_factory, pool_gradebook):
         patch.setattr(tempfile, "tempdir", os.fspath(private_tmp))   # scratch courses land here
         for prestart in (True, False):
             patch.setattr(autograde_module, "PRESTART_KERNELS", prestart)
-            root = _course(base / f"course-{prestart}", pool_gradebook, ["ann", "ben", "cat"])
+            root = _course(base / f"course-{prestart}", pool_gradebook, ["ann", "ben", "cat", "dan"])
             if os.path.exists("/tmp/ganlab-leak"):
                 os.unlink("/tmp/ganlab-leak")   # the sandbox's /tmp is private: this one must stay absent
             report = autograde_course(root, LAB, workers=1)
@@ -145,7 +152,7 @@ def test_prestarted_kernels_are_adopted_and_never_serve_two_students(pooled_run)
     /tmp file, file beside its folder), so every probe keeps its point?"""
     runs, _, _ = pooled_run
     root, report = runs[True]
-    assert report.statuses() == {"ann": "ok", "ben": "ok", "cat": "ok"}, report.to_text()
+    assert report.statuses() == {"ann": "ok", "ben": "ok", "cat": "ok", "dan": "ok"}, report.to_text()
     preimported = {}
     for student in ("ann", "ben", "cat"):
         nb, seen, folder = _graded(root, student)
@@ -153,8 +160,19 @@ def test_prestarted_kernels_are_adopted_and_never_serve_two_students(pooled_run)
         assert seen["cwd"].endswith(f"/autograded/{student}/{LAB}")
         preimported[student] = seen["preimported"]
     assert sorted(preimported.values()) == [False, True, True], preimported   # the first kernel is fresh
-    assert _rows(root) == {student: {"probe": 1.0} for student in ("ann", "ben", "cat")}
+    assert _rows(root) == {student: {"probe": 1.0} for student in ("ann", "ben", "cat", "dan")}
     assert not os.path.exists("/tmp/ganlab-leak")   # the sandbox's /tmp was private
+
+
+def test_a_kernel_killed_by_the_student_is_restarted_fresh(pooled_run):
+    """dan's notebook kills its (prestarted) kernel with os._exit before the probe: the grader restarts
+    a fresh kernel (nothing pre-imported), replays the setup cell and the probe still keeps its point."""
+    runs, _, _ = pooled_run
+    root, report = runs[True]
+    nb, seen, _ = _graded(root, "dan")
+    assert seen == {"seen": [], "preimported": False, "cwd": seen["cwd"]}
+    assert any(output.get("ename") == "KernelDied" for output in nb.cells[1].outputs)
+    assert any("restarted" in problem for problem in nb.metadata["ganlab_grading"]["problems"])
 
 
 def test_without_prestarting_nothing_is_preimported_and_points_are_the_same(pooled_run):
@@ -164,7 +182,7 @@ def test_without_prestarting_nothing_is_preimported_and_points_are_the_same(pool
     pooled_root, pooled = runs[True]
     plain_root, plain = runs[False]
     assert plain.statuses() == pooled.statuses()
-    for student in ("ann", "ben", "cat"):
+    for student in ("ann", "ben", "cat", "dan"):
         assert _graded(plain_root, student)[1]["preimported"] is False
         assert _rows(plain_root)[student] == _rows(pooled_root)[student]
 
@@ -195,7 +213,7 @@ def test_the_students_folder_is_writable_and_given_back(pooled_run):
     grader's again afterwards. A file beside the student's folder could not be written."""
     runs, _, _ = pooled_run
     root, _ = runs[True]
-    for student in ("ann", "ben", "cat"):
+    for student in ("ann", "ben", "cat", "dan"):
         folder = root / "autograded" / student / LAB
         assert (folder / "mine.txt").read_text() == "written by the student"
         assert (folder / "mine.txt").stat().st_uid == os.geteuid()
