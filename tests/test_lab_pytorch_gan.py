@@ -452,3 +452,28 @@ def test_nbgrader_validate_without_course_config_keeps_every_hand_in_file(source
     after = _files_under(tmp_path)
     assert sorted(after) == sorted(before), sorted(set(after) ^ set(before))
     assert not [name for name in before if after[name] != before[name]], "nbgrader validate wrote over a file"
+
+
+# --------------------------------------------------------------------------- issue 24: grading time
+def test_step_and_optimizer_checks_move_little_data(reference_namespace):
+    """Do the optimizer and training-step checks (which build networks in the notebook and copy
+    parameters back) move at most a few MB between the checks and the notebook, so a submission
+    is not graded at the speed of a socket? (With the lab's full-width networks: about 110 MB.)"""
+    from ganlab_kit.grading.bridge import run_checks_over
+    from ganlab_kit.grading.remote import InProcessConnection, NotebookServer
+
+    class Counting(InProcessConnection):
+        moved = 0
+
+        def request(self, header, buffers):
+            reply, reply_buffers = super().request(header, buffers)
+            Counting.moved += sum(map(len, buffers)) + sum(map(len, reply_buffers))
+            return reply, reply_buffers
+
+    for part in ("optimizers", "train_discriminator", "train_generator"):
+        connection = Counting(NotebookServer(reference_namespace))
+        try:
+            assert run_checks_over(f"{ASSIGNMENT}/{part}", connection, root=AUTOGRADER).passed, part
+        finally:
+            connection.close()
+    assert Counting.moved < 16e6, f"{Counting.moved / 1e6:.1f} MB crossed between the checks and the notebook"
