@@ -457,3 +457,111 @@ def test_quality_reads_any_weights_file_a_correct_notebook_writes(source, tmp_pa
     barely = run_checks(f"{ASSIGNMENT}/quality", namespace, tmp_path, AUTOGRADER)
     feedback = " ".join(check.feedback for check in barely.checks if not check.passed)
     assert "test_coverage" in barely.failed_checks and "barely trained" in feedback and "mode collapse" not in feedback
+
+
+def _small_pair(dropout=0.3):
+    """A small generator (8 -> 32 -> 784) and a compiled discriminator (784 -> 32 -> 1, dropout), seeded."""
+    import keras
+
+    from ganlab_kit.keras_gan import failure
+
+    keras.utils.set_random_seed(0)
+    generator, discriminator = failure.build_networks(failure.RunConfig(
+        latent_dim=8, generator_hidden=(32,), discriminator_hidden=(32,), dropout=dropout))
+    failure.compile_discriminator(discriminator, learning_rate=1e-3)
+    combined = failure.build_combined_model(generator, discriminator, learning_rate=1e-3)
+    return generator, discriminator, combined
+
+
+def _algorithm_one(prepare, freeze_first=False):
+    """Three Algorithm-1 steps on the small pair (flags set before each call, a new batch size for D
+    at the end, D frozen at its very first step when ``freeze_first``): what each call returned or
+    raised, and every weight after."""
+    from ganlab_kit.keras_gan.first_step import prepare_first_step
+
+    generator, discriminator, combined = _small_pair()
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (48, 28, 28, 1)).astype(np.float32)
+    seen = []
+
+    def step(model, x, y):
+        if prepare:
+            prepare_first_step(model, x, y)
+        try:
+            seen.append(np.round(np.asarray(model.train_on_batch(x, y), np.float64), 12).tolist())
+        except ValueError as error:  # Keras's own error, the same whichever way the step was built
+            seen.append(re.sub(r"\d+", "#", str(error))[:120])
+
+    for index, batch in enumerate((8, 8, 8, 6)):
+        noise = rng.standard_normal((batch, 8)).astype(np.float32)
+        images = np.concatenate([real[index * 8:index * 8 + batch], generator.predict_on_batch(noise)])
+        labels = np.concatenate([np.ones((batch, 1)), np.zeros((batch, 1))]).astype(np.float32)
+        discriminator.trainable = not (freeze_first and index == 0)
+        step(discriminator, images, labels)
+        discriminator.trainable = False
+        step(combined, rng.standard_normal((batch, 8)).astype(np.float32), np.ones((batch, 1), np.float32))
+    return seen, discriminator.get_weights() + generator.get_weights()
+
+
+@pytest.mark.parametrize("freeze_first", [False, True], ids=["algorithm-1", "frozen-first-step"])
+def test_prepared_first_step_trains_bit_for_bit(freeze_first):
+    """Does preparing a model's first train step (first_step.py, what the Keras labs' checks and probes
+    do to trace it once) give the same losses, metrics, errors and weights, bit for bit, as Keras on
+    its own: with dropout, D frozen in the stacked step, a new batch size (a second trace), and a D
+    frozen at its very first step (left alone: its optimizer is built by a later trace or never)?"""
+    plain = _algorithm_one(prepare=False, freeze_first=freeze_first)
+    prepared = _algorithm_one(prepare=True, freeze_first=freeze_first)
+    assert prepared[0] == plain[0]
+    assert len(prepared[1]) == len(plain[1]) and all(np.array_equal(a, b) for a, b in zip(prepared[1], plain[1]))
+
+
+def test_prepare_first_step_builds_only_what_the_traced_step_would():
+    """Does prepare_first_step build the metrics, loss and optimizer of a trainable model before its
+    first step, and leave alone a model that is all frozen (its optimizer must stay unbuilt, as the
+    traced step leaves it), one already traced, and inputs that are not arrays?"""
+    from ganlab_kit.keras_gan.first_step import prepare_first_step
+
+    generator, discriminator, combined = _small_pair(dropout=0.0)
+    x, y = np.zeros((4, 28, 28, 1), np.float32), np.ones((4, 1), np.float32)
+    discriminator.trainable = False
+    assert not prepare_first_step(discriminator, x, y) and not discriminator.optimizer.built
+    discriminator.trainable = True
+    assert not prepare_first_step(discriminator, x.tolist(), y)
+    assert prepare_first_step(discriminator, x, y) and discriminator.optimizer.built
+    discriminator.train_on_batch(x, y)
+    discriminator.trainable = False
+    assert prepare_first_step(combined, np.zeros((4, 8), np.float32), y)
+    assert len(combined.optimizer.variables) > 1 and not prepare_first_step(discriminator, x, y)
+
+
+def test_live_training_of_no_steps_under_grading_skips_the_dashboard(lab_namespace_light, monkeypatch, tmp_path):
+    """Under nbgrader, does a LiveTraining run of zero steps (the saved files stand for it) still call
+    the student's train_gan, return its history, and leave the dashboard untouched (no picture of
+    nothing to render); and does a run of zero steps outside grading still show it?"""
+    from ganlab_kit.keras_gan.lab import LiveTraining
+
+    ns = lab_namespace_light
+    calls = []
+
+    def train_gan(generator, discriminator, gan, images, steps, **kwargs):
+        calls.append(steps)
+        return {"d_loss": [], "d_acc": [], "gan_loss": [], "gan_acc": []}
+
+    from ganlab_kit.keras_gan.lab import build_lab_discriminator, build_lab_gan, build_lab_generator
+
+    generator, discriminator = build_lab_generator(), build_lab_discriminator()
+    gan = build_lab_gan(discriminator, generator)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    live = LiveTraining("graded")
+    assert live.run(train_gan, generator, discriminator, gan, ns, 0) == {"d_loss": [], "d_acc": [], "gan_loss": [], "gan_acc": []}
+    assert calls == [0] and live.dashboard.state.status != "finished" and live.dashboard.state.snapshot_images is None
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    shown = LiveTraining("not graded")
+    shown.run(train_gan, generator, discriminator, gan, ns, 0)
+    assert calls == [0, 0] and shown.dashboard.state.status == "finished"
+
+
+@pytest.fixture
+def lab_namespace_light():
+    """Stand-in training images (the LiveTraining test's loop never reads them)."""
+    return np.zeros((4, 784), np.float32)

@@ -11,6 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+# imported here, at the top, so that the checker process imports them (and torch) while the
+# notebook's cells run, not when the first part's checks need the digits
+from ganlab_kit.data import load_mnist
+
 LATENT_DIM = 8          # noise size of the checks' small generator
 BATCH = 16              # real images per turn in the checks
 
@@ -38,8 +42,6 @@ def networks(nb):
 @pytest.fixture(scope="session")
 def real_digits():
     """256 real training digits ``(256, 28, 28, 1)`` float32 in [-1, 1], the same every time."""
-    from ganlab_kit.data import load_mnist
-
     images = load_mnist(split="train").images.numpy()        # (4000, 1, 28, 28)
     order = np.random.default_rng(0).permutation(len(images))[:256]
     return np.ascontiguousarray(images[order].transpose(0, 2, 3, 1), dtype=np.float32)
@@ -48,8 +50,6 @@ def real_digits():
 @pytest.fixture(scope="session")
 def heldout_digits():
     """100 held-out real digits, ten of each class, ``(100, 28, 28, 1)``, and their labels."""
-    from ganlab_kit.data import load_mnist
-
     data = load_mnist(split="test")
     images, labels = data.images.numpy(), data.labels.numpy()
     picked = np.concatenate([np.flatnonzero(labels == digit)[:10] for digit in range(10)])
@@ -75,13 +75,21 @@ def weights(model):
     return [np.asarray(weight) for weight in model.get_weights()]
 
 
+def train_on_batch(nb, model, x, y):
+    """``model.train_on_batch(x, y)`` in the notebook, its first step traced once instead of twice
+    (``ganlab_kit.keras_gan.first_step``: the same step on the same numbers, a second sooner)."""
+    return nb.new("ganlab_kit.keras_gan.first_step:train_on_batch", model, x, y)
+
+
 def changed(before, after):
     return any(not np.array_equal(old, new) for old, new in zip(before, after))
 
 
 @pytest.fixture(scope="module")
 def tools():
-    """The helpers above: ``tools.noise``, ``tools.accuracy``, ``tools.weights``, ``tools.changed``."""
+    """The helpers above: ``tools.noise``, ``tools.accuracy``, ``tools.weights``, ``tools.changed``,
+    ``tools.train_on_batch``."""
     return SimpleNamespace(noise=noise, accuracy=accuracy, weights=weights, changed=changed,
+                           train_on_batch=train_on_batch,
                            make_networks=make_networks,
                            latent_dim=LATENT_DIM, batch=BATCH)

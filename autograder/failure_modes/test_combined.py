@@ -33,7 +33,7 @@ def test_trains_generator_towards_real(nb, networks, tools):
     expected = _bce_to_one(combined.predict_on_batch(z))
     generator_before, discriminator_before = tools.weights(generator), tools.weights(discriminator)
     discriminator.trainable = False
-    loss = combined.train_on_batch(z, np.ones((16, 1), np.float32))
+    loss = tools.train_on_batch(nb, combined, z, np.ones((16, 1), np.float32))
     discriminator.trainable = True
     loss = float(np.ravel(np.asarray(loss, dtype=np.float64))[0])
     assert abs(loss - expected) <= 1e-3 * max(1.0, expected), (
@@ -52,7 +52,7 @@ def test_trains_generator_towards_real(nb, networks, tools):
         combined = nb.build_combined_model(generator, discriminator, learning_rate=learning_rate, beta_1=0.5)
         before = tools.weights(generator)
         discriminator.trainable = False
-        combined.train_on_batch(z, np.ones((16, 1), np.float32))
+        tools.train_on_batch(nb, combined, z, np.ones((16, 1), np.float32))
         discriminator.trainable = True
         moved = max(float(np.abs(new - old).max()) for old, new in zip(before, tools.weights(generator)))
         assert 0.5 * learning_rate <= moved <= 1.5 * learning_rate, (
@@ -71,10 +71,10 @@ def test_discriminator_still_learns_on_its_own(nb, networks, real_digits, tools)
     images = np.concatenate([real_digits[:16], fake])
     targets = np.concatenate([np.ones((16, 1)), np.zeros((16, 1))]).astype(np.float32)
     discriminator.trainable = True
-    discriminator.train_on_batch(images, targets)          # pre-training: D's step traced trainable
+    tools.train_on_batch(nb, discriminator, images, targets)  # pre-training: D's step traced trainable
     nb.build_combined_model(generator, discriminator)
     before = tools.weights(discriminator)
-    discriminator.train_on_batch(images, targets)
+    tools.train_on_batch(nb, discriminator, images, targets)
     assert tools.changed(before, tools.weights(discriminator)), (
         "after build_combined_model, D's own train_on_batch no longer changes D, although D had "
         "already trained (as in the notebook's pre-training). Something in build_combined_model "

@@ -35,8 +35,8 @@ def turns(nb, real_digits, tools):
     generator, discriminator = tools.make_networks(nb)
     fake = np.asarray(generator.predict_on_batch(tools.noise(tools.batch, seed=3)))
     discriminator.trainable = True                       # the notebook's pre-training: one D step
-    discriminator.train_on_batch(np.concatenate([real_digits[-tools.batch:], fake]),
-                                 np.concatenate([np.ones((tools.batch, 1)), np.zeros((tools.batch, 1))]).astype(np.float32))
+    tools.train_on_batch(nb, discriminator, np.concatenate([real_digits[-tools.batch:], fake]),
+                         np.concatenate([np.ones((tools.batch, 1)), np.zeros((tools.batch, 1))]).astype(np.float32))
     combined = _combined_model(nb, generator, discriminator, tools)
     recorder = nb.new(f"{PROBES}:KerasTrainingRecorder",
                       {"combined": combined, "discriminator": discriminator},

@@ -57,7 +57,7 @@ def test_discriminator_still_learns(nb, kg, reference_optimizers, reference_gene
     (the Keras 2 'freeze once' recipe stops D from learning in Keras 3)?"""
     _stacked(nb, kg, reference_optimizers, steady_discriminator, reference_generator)
     before = kg.weights_of(nb, steady_discriminator)
-    steady_discriminator.train_on_batch(*_batch(kg))
+    kg.train_on_batch(nb, steady_discriminator, *_batch(kg))
     assert kg.changed(before, kg.weights_of(nb, steady_discriminator)), (
         "after create_gan(discriminator, generator), discriminator.train_on_batch no longer changes D's "
         "weights: create_gan left D frozen. In Keras 3, `trainable` counts when a model's train function "
@@ -75,7 +75,7 @@ def test_stacked_step_trains_only_the_generator(nb, kg, reference_optimizers, re
     d_before = kg.weights_of(nb, steady_discriminator)
     g_before = kg.weights_of(nb, reference_generator)
     steady_discriminator.trainable = False
-    gan.train_on_batch(kg.noise(16, seed=3), np.ones((16, 1), np.float32))
+    kg.train_on_batch(nb, gan, kg.noise(16, seed=3), np.ones((16, 1), np.float32))
     steady_discriminator.trainable = True
     assert not kg.changed(d_before, kg.weights_of(nb, steady_discriminator)), (
         "training the stacked model changed the discriminator although it was frozen; the stacked model "

@@ -24,12 +24,12 @@ def test_adam(nb, kg):
     _settings(nb, kg, "dis_optimizer")
     _settings(nb, kg, "gan_optimizer")
     for name in ("dis_optimizer", "gan_optimizer"):
-        models = [nb.new(f"{kg.LAB}:build_lab_discriminator", dropout_rate=0.0,
-                         optimizer=kg.call_student(nb[name], what=f"{name}()")) for _ in range(2)]
+        models = [nb.new(f"{kg.LAB}:build_optimizer_probe", kg.call_student(nb[name], what=f"{name}()"))
+                  for _ in range(2)]
         images = np.random.default_rng(0).uniform(-1, 1, (4, kg.IMAGE_DIM)).astype(np.float32)
         try:
             for model in models:
-                model.train_on_batch(images, np.ones((4, 1), np.float32))
+                kg.train_on_batch(nb, model, images, np.ones((4, 1), np.float32))
         except RemoteError as error:
             raise AssertionError(
                 f"two models compiled with two calls of {name}() cannot both train ({str(error)[:160]}...): "

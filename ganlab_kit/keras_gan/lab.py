@@ -24,7 +24,7 @@ from .lab_weights import (LAB_HIDDEN, LAB_IMAGE_DIM, LAB_LATENT_DIM, LAB_LEAKY_S
 __all__ = ["LAB_DROPOUT_RATE", "LAB_BATCH_SIZE", "GENERATOR_FILE", "lab_steps", "autograder_running",
            "AlgorithmOneWatch", "LiveTraining",
            "lab_dis_optimizer", "lab_gan_optimizer", "build_lab_generator",
-           "build_lab_discriminator", "build_lab_gan", "write_reference_generator"]
+           "build_lab_discriminator", "build_optimizer_probe", "build_lab_gan", "write_reference_generator"]
 
 LAB_DROPOUT_RATE = 0.3            # rate of each of the discriminator's two Dropout layers
 LAB_BATCH_SIZE = 64               # real images (and as many fakes) per discriminator step
@@ -126,6 +126,19 @@ def build_lab_discriminator(dropout_rate: float = LAB_DROPOUT_RATE, optimizer=No
     return model
 
 
+def build_optimizer_probe(optimizer):
+    """The smallest model compiled as the lab's discriminator is (binary cross-entropy, accuracy,
+    ``optimizer``): flat images ``(B, 784)`` -> Dense(1, sigmoid). The hidden checks train two
+    of them to see whether two calls of an optimizer function give two optimizers (Keras 3
+    lets one optimizer train only the variables it was first built with, whatever the model's
+    size), at a fraction of the lab discriminator's first step."""
+    keras = _keras()
+    model = keras.Sequential([keras.Input(shape=(LAB_IMAGE_DIM,)), keras.layers.Dense(1, activation="sigmoid")],
+                             name="optimizer_probe")
+    model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    return model
+
+
 def build_lab_gan(discriminator, generator, optimizer=None):
     """The stacked model D(G(z)): noise ``(B, 100)`` -> ``(B, 1)``, compiled, D left trainable.
 
@@ -187,6 +200,10 @@ class AlgorithmOneWatch:
     def _recording(self, name: str, original):
         import numpy as np
 
+        from .first_step import prepare_first_step
+
+        model = self._models[name]
+
         def train_on_batch(x, y=None, *args, **kwargs):
             first = x[0] if isinstance(x, (list, tuple)) else x
             inputs = np.array(first, dtype=np.float32)
@@ -195,6 +212,8 @@ class AlgorithmOneWatch:
                 generated = np.array(self._predict(inputs), dtype=np.float32).reshape(len(inputs), -1)
             trainable = bool(self._models["discriminator"].trainable)
             before = {key: self._weights(key) for key in ("discriminator", "generator")}
+            if "class_weight" not in kwargs and len(args) <= 1:  # the same step, traced once (first_step.py)
+                prepare_first_step(model, x, y, args[0] if args else kwargs.get("sample_weight"))
             result = original(x, y, *args, **kwargs)
             changed = {key: any(old.shape != new.shape or not np.array_equal(old, new)
                                 for old, new in zip(before[key], self._weights(key))) for key in before}
@@ -345,8 +364,17 @@ class LiveTraining:
         self.history = {"d_loss": [], "d_acc": [], "gan_loss": [], "gan_acc": []}
 
     def run(self, train_gan, generator, discriminator, gan, images, steps, **kwargs):
-        """``train_gan(generator, discriminator, gan, images, steps, **kwargs)`` with the dashboard; its history."""
+        """``train_gan(generator, discriminator, gan, images, steps, **kwargs)`` with the dashboard; its history.
+
+        A run of no steps while nbgrader grades the notebook (``autograde``, ``validate``; the
+        saved files stand for the run) calls ``train_gan`` without the dashboard, whose picture
+        would show nothing: a second less per run to grade.
+        """
         import numpy as np
+
+        budget = GradingBudget.from_environment()
+        if int(steps) == 0 and budget.active and not budget.solution:
+            return train_gan(generator, discriminator, gan, images, steps, **kwargs)
 
         control, dashboard = self.control, self.dashboard
         control.step = 0
