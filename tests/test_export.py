@@ -9,6 +9,9 @@ import pytest
 
 nbgrader_api = pytest.importorskip("nbgrader.api")
 
+# one xdist group: the module's gradebook (nbgrader's alembic, ~8 s on a busy machine) is made once
+pytestmark = pytest.mark.xdist_group("export")
+
 from ganlab_kit.grading.exchange import tools_on_path  # noqa: E402
 from ganlab_kit.grading.export import (COLUMNS_PER_LAB, IDENTITY_COLUMNS, PercentPerDayLate,  # noqa: E402
                                        course_grades, write_lms_csv)
