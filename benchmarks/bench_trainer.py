@@ -259,13 +259,19 @@ def plain_adam_steps(rounds: int, block: int) -> Dict[str, float]:
         "fused (the kit's make_adam)": make_adam(weights, 2e-4),
     }
     times: Dict[str, List[float]] = {name: [] for name in optimizers}
+    names = list(optimizers)
     with torch.no_grad():
         for index in range(rounds + 1):
-            for name, optimizer in optimizers.items():
-                seconds = time_block(optimizer.step, block)
+            shift = index % len(names)
+            for name in names[shift:] + names[:shift]:
+                seconds = time_block(optimizers[name].step, block)
                 if index:  # the first round warms up
                     times[name].append(seconds)
-    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    result = {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    per_tensor, foreach = names[:2]
+    result["foreach / per-tensor, median of the rounds' ratios"] = statistics.median(
+        a / b for a, b in zip(times[foreach], times[per_tensor]))
+    return result
 
 
 def quartiles(values: List[float]) -> tuple:
@@ -413,9 +419,12 @@ def main() -> None:
     print(f"the step's matrix products alone, same shapes: {floor * 1e3:.1f} ms "
           f"({flops / floor / 1e9:.1f} GFLOP/s, {flops / floor / 1e9 / peak:.0%} of peak): the "
           f"step is {lean_s / floor:.2f}x its matmuls")
-    adam = plain_adam_steps(3 if args.quick else 6, 5 if args.quick else 10)
+    adam = plain_adam_steps(6 if args.quick else 12, 5 if args.quick else 10)
+    ratio_name = list(adam)[-1]
+    ratio = adam.pop(ratio_name)
     print("Adam on both lab networks (a student's plain torch.optim.Adam in the PyTorch lab): "
-          + ", ".join(f"{name} {ms:.2f} ms" for name, ms in adam.items()) + " per step")
+          + ", ".join(f"{name} {ms:.2f} ms" for name, ms in adam.items())
+          + f" per step; {ratio_name}: {ratio:.2f}")
     shares = op_shares(lean, 3 if args.quick else 10)
     print("lean step's CPU time by kind: " + ", ".join(f"{kind} {share:.0%}" for kind, share in shares))
 
