@@ -335,3 +335,6 @@ def test_preimports_are_the_allow_listed_imports_of_the_setup_cells():
     keras_code = kernel_pool.preimport_code(["ganlab_kit.keras_gan"])
     assert "require_tensorflow_backend" in keras_code
     assert kernel_pool.preimport_code(["os", "subprocess"]) == ""
+    # a torch lab also gets what its first torch.optim optimizer imports, once
+    assert "'torch._dynamo'" in kernel_pool.preimport_code(["torch"])
+    assert "torch._dynamo" not in kernel_pool.preimport_code(["numpy"])
