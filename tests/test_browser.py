@@ -185,7 +185,9 @@ def open_notebook(page, server: "JupyterLabServer", notebook: str) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{server.url}/lab/tree/{notebook}?token={TOKEN}", timeout=180_000)
-    expect(page.locator(".jp-Notebook .jp-Cell .cm-content").first).to_be_visible(
+    # the first CODE cell's editor: a rendered markdown cell's editor stays hidden, and with every
+    # cell in the page (windowingMode "none") the title cell's may be the first in it (CI, once)
+    expect(page.locator(".jp-Notebook .jp-CodeCell .cm-content").first).to_be_visible(
         timeout=180_000)  # JupyterLab loads slowly on a busy machine
     page.wait_for_function(
         "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")"
