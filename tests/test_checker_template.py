@@ -211,3 +211,20 @@ def test_forked_checkers_grade_as_fresh_processes(fresh_templates, pytorch_names
     wrong = {name for name, _, _, passed, _ in results["wrong_target_loss", True, "pytorch_gan/generator_loss"]["checks"]
              if not passed}
     assert wrong == set(submissions_of("pytorch_gan")["wrong_target_loss"].expected_failures["generator_loss"])
+
+
+def test_one_template_serves_every_run_of_a_worker():
+    """Do the notebooks of one long-lived nbgrader worker share a template? Each run sets its own
+    timings file, grader socket folder and next prestarted scratch folder; any other variable
+    (one an import could read) still asks for a template of its own."""
+    from ganlab_kit.grading.checker import _template_key
+    from ganlab_kit.grading.kernel_pool import POOL_ENV
+    from ganlab_kit.grading.results import TIMINGS_ENV
+
+    def key(run, **extra):
+        environment = {"PATH": "/usr/bin", TIMINGS_ENV: f"/tmp/s{run}/timings.jsonl",
+                       "GANLAB_GRADER_DIR": f"/tmp/s{run}/sockets", POOL_ENV: f"/tmp/s{run + 1}", **extra}
+        return _template_key(["torch"], "/checks", environment)
+
+    assert key(1) == key(2) == key(3)
+    assert key(1) != key(2, OMP_NUM_THREADS="4")

@@ -54,6 +54,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence, Tuple
 
+from .kernel_pool import POOL_ENV
 from .remote import SOCKET_NAME, SocketConnection, serve_connection
 from .results import TIMINGS_ENV, CheckResult, PartResult
 
@@ -419,7 +420,9 @@ _TEMPLATES_LOCK = threading.Lock()
 _THREADED: set = set()
 #: Variables that change from one notebook to the next and that no import reads: a template
 #: serves notebooks that differ only in these (each child gets its notebook's own values).
-_PER_NOTEBOOK_ENV = (TIMINGS_ENV, "GANLAB_GRADER_DIR")
+#: (The kernel pool's next scratch folder changes with every run of a long-lived nbgrader worker:
+#: with it in the key, each notebook started a new template and paid its imports again.)
+_PER_NOTEBOOK_ENV = (TIMINGS_ENV, "GANLAB_GRADER_DIR", POOL_ENV)
 
 
 def _template_key(preload: Sequence[str], autograder: Optional[str],
