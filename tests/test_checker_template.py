@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import textwrap
 import time
 
@@ -14,7 +13,6 @@ import pytest
 from ganlab_kit.grading import checker as checker_module
 from ganlab_kit.grading.checker import Checker, close_templates, warm_template
 from ganlab_kit.grading.notebook import read_notebook
-from ganlab_kit.grading.remote import serve_connection
 from lab_checks import AUTOGRADER, namespace_with, source_notebook, submissions_of
 
 #: what the PyTorch lab's checks import (execute._check_imports of its notebook)
@@ -62,14 +60,7 @@ def state_root(tmp_path, monkeypatch):
 
 
 def _grade(checker, part, namespace):
-    checker.request(part)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(checker.socket_path)
-        serve_connection(sock, namespace)
-    finally:
-        sock.close()
-    return checker.result(part, timeout=300)
+    return checker.grade(part, namespace, timeout=300)
 
 
 def _one_notebook(directory, part, namespace, preload=(LIGHT,), **options):

@@ -606,6 +606,18 @@ class Checker:
             return unreachable_result(part, "The checker process stopped unexpectedly.")
         return PartResult.from_dict(reply["result"])
 
+    def grade(self, part: str, namespace: MutableMapping[str, Any], timeout: float = 3600.0) -> PartResult:
+        """Grade ``part`` of the notebook whose globals are ``namespace``, served from this
+        process (a grade cell run outside autograde, or a test): request, serve, result."""
+        self.request(part)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.socket_path)
+            serve_connection(sock, namespace)
+        finally:
+            sock.close()
+        return self.result(part, timeout=timeout)
+
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.send({"exit": True})
@@ -632,14 +644,7 @@ def check_in_subprocess(part: str, namespace: MutableMapping[str, Any],
     if checker is None or checker.process.poll() is not None:
         # one checker per kernel and folder: a template would not be used again here
         checker = _LOCAL[os.fspath(folder)] = Checker(folder, template=False)
-    checker.request(part)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(checker.socket_path)
-        serve_connection(sock, namespace)
-    finally:
-        sock.close()
-    return checker.result(part)
+    return checker.grade(part, namespace)
 
 
 if __name__ == "__main__":
