@@ -436,6 +436,15 @@ def _template_key(preload: Sequence[str], autograder: Optional[str],
 STARTING = "starting"
 
 
+def _start_template(key: Tuple[Any, ...], preload: Sequence[str], environment: Dict[str, str]) -> "_Template":
+    """Start the template of ``key``, ending the oldest one first when MAX_TEMPLATES run (the
+    caller holds _TEMPLATES_LOCK)."""
+    while len(_TEMPLATES) >= MAX_TEMPLATES:
+        _TEMPLATES.pop(next(iter(_TEMPLATES))).close()
+    template = _TEMPLATES[key] = _Template(preload, environment)
+    return template
+
+
 def _fork_checker(argv: List[str], preload: Sequence[str], autograder: Optional[str],
                   environment: Dict[str, str], cwd: str, wait: float = 0.0) -> Any:
     """A checker forked from this environment's template (waiting up to ``wait`` seconds for
@@ -454,10 +463,8 @@ def _fork_checker(argv: List[str], preload: Sequence[str], autograder: Optional[
         if key in _THREADED:
             return None
         if template is None:
-            while len(_TEMPLATES) >= MAX_TEMPLATES:
-                _TEMPLATES.pop(next(iter(_TEMPLATES))).close()
             try:
-                _TEMPLATES[key] = _Template(preload, environment)
+                _start_template(key, preload, environment)
             except OSError:
                 return None
             return STARTING
@@ -483,9 +490,7 @@ def warm_template(preload: Sequence[str] = (), autograder: Optional[str] = None,
         if key in _THREADED:
             return False
         if template is None:
-            while len(_TEMPLATES) >= MAX_TEMPLATES:
-                _TEMPLATES.pop(next(iter(_TEMPLATES))).close()
-            template = _TEMPLATES[key] = _Template(preload, environment)
+            template = _start_template(key, preload, environment)
         if template.usable(wait):
             return True
         if template.threaded:
