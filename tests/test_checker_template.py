@@ -173,6 +173,26 @@ def test_a_template_with_threads_is_not_forked(fresh_templates, state_root, tmp_
     assert not checker_module._TEMPLATES
 
 
+@pytest.mark.parametrize("template", [True, False])
+def test_a_socket_folder_deeper_than_a_socket_address_holds(fresh_templates, state_root, tmp_path, template):
+    """A deep $TMPDIR (a CI runner's, a test's temporary folder) puts the checker's socket past the
+    107 bytes a Unix socket address holds: the checker still listens there and the notebook's side
+    still reaches it (a CI run graded every pooled submission "error: the checker process did not
+    start" when the path was 111 bytes)."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    assert len(os.fsencode(os.path.join(deep, "grader.sock"))) > 107
+    if template:
+        assert warm_template([LIGHT])
+    checker = Checker(tmp_path, preload=[LIGHT], socket_dir=os.fspath(deep), template=template)
+    try:
+        assert checker.forked is template
+        result = _grade(checker, "statelab/state", {"MARK": 1})
+    finally:
+        checker.close()
+    assert result.passed, result.to_text()
+
+
 @pytest.fixture(scope="module")
 def pytorch_namespaces():
     source = read_notebook(source_notebook("pytorch_gan"))

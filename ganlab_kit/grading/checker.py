@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence, Tuple
 
 from .kernel_pool import POOL_ENV
-from .remote import SOCKET_NAME, SocketConnection, serve_connection
+from .remote import SOCKET_NAME, SocketConnection, serve_connection, unix_socket_at
 from .results import TIMINGS_ENV, CheckResult, PartResult
 
 __all__ = ["Checker", "check_in_subprocess", "close_templates", "warm_template", "unreachable_result", "main"]
@@ -165,10 +165,12 @@ def main(argv: Optional[list] = None) -> int:
     sys.stdout = sys.stderr
 
     path = os.path.join(args.socket_dir, SOCKET_NAME)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    os.chmod(path, 0o666)  # a sandboxed kernel may run as another user
-    listener.listen(4)
+    try:
+        listener = unix_socket_at(path, listen=4)
+        os.chmod(path, 0o666)  # a sandboxed kernel may run as another user
+    except OSError as error:
+        protocol.write(json.dumps({"ready": False, "error": f"cannot listen at {path}: {error}"}) + "\n")
+        return 1
     protocol.write(json.dumps({"ready": True}) + "\n")
     # the checks' imports (pytest, torch, ...) while the notebook's kernel starts and runs its
     # cells; the first part waits for them, so no import ever runs in two threads at once
@@ -541,7 +543,8 @@ class Checker:
             ready = self._next(60.0)
             if not ready or not ready.get("ready"):
                 self.close()
-                raise RuntimeError("the checker process did not start")
+                raise RuntimeError("the checker process did not start"
+                                   + (f" ({ready['error']})" if ready and ready.get("error") else ""))
 
     def _start(self, wait: float, deferred: bool = False) -> bool:
         """Fork the checker from the template, else start a fresh process. ``deferred``: the
@@ -615,9 +618,8 @@ class Checker:
         """Grade ``part`` of the notebook whose globals are ``namespace``, served from this
         process (a grade cell run outside autograde, or a test): request, serve, result."""
         self.request(part)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = unix_socket_at(self.socket_path)
         try:
-            sock.connect(self.socket_path)
             serve_connection(sock, namespace)
         finally:
             sock.close()

@@ -34,13 +34,16 @@ from typing import Any, Callable, Dict, Iterator, List, MutableMapping, Optional
 __all__ = [
     "Remote", "RemoteNamespace", "RemoteError", "NotebookServer", "InProcessConnection",
     "SocketConnection", "ConnectionLost", "MissingAnswer", "ProtocolError", "encode", "decode",
-    "pack", "unpack", "serve_connection", "GRADER_DIR_ENV", "SOCKET_NAME",
+    "pack", "unpack", "serve_connection", "unix_socket_at", "GRADER_DIR_ENV", "SOCKET_NAME",
 ]
 
 #: Environment variable naming the folder that holds the checker's socket (inside the sandbox).
 GRADER_DIR_ENV = "GANLAB_GRADER_DIR"
 #: File name of the checker's listening socket in that folder.
 SOCKET_NAME = "grader.sock"
+
+#: Longest path a Unix socket address holds (sun_path is 108 bytes with its closing zero).
+MAX_SOCKET_PATH = 107
 
 MAX_HEADER = 64 * 1024 * 1024        # bytes of JSON in one message
 MAX_BUFFERS = 100_000                # binary buffers in one message
@@ -850,13 +853,40 @@ class RemoteNamespace:
                                 args=args, kwargs=kwargs)
 
 
+def unix_socket_at(path: str, listen: int = 0) -> socket.socket:
+    """A Unix stream socket connected to ``path`` (``listen`` > 0: bound there and listening
+    with that backlog). A path longer than a socket address holds (a deep ``$TMPDIR``, a test's
+    temporary folder) is reached through this process's descriptor of its folder."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    folder_fd = None
+    try:
+        address = os.fsencode(path)
+        if len(address) > MAX_SOCKET_PATH:
+            folder, name = os.path.split(address)
+            folder_fd = os.open(folder or b".", os.O_PATH | os.O_DIRECTORY)
+            address = b"/proc/self/fd/%d/%s" % (folder_fd, name)
+            if len(address) > MAX_SOCKET_PATH:
+                raise OSError(f"the socket name {os.fsdecode(name)!r} is too long")
+        if listen:
+            sock.bind(address)
+            sock.listen(listen)
+        else:
+            sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        if folder_fd is not None:
+            os.close(folder_fd)
+    return sock
+
+
 def connect_and_serve(namespace: MutableMapping[str, Any], directory: Optional[str] = None) -> None:
     """Kernel side of a grade cell: connect to the checker's socket and answer its requests."""
     folder = directory or os.environ.get(GRADER_DIR_ENV)
     if not folder:
         raise RuntimeError(f"{GRADER_DIR_ENV} is not set: no checker is waiting for this notebook")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.path.join(folder, SOCKET_NAME))
+    sock = unix_socket_at(os.path.join(folder, SOCKET_NAME))
     try:
         serve_connection(sock, namespace)
     finally:
