@@ -659,3 +659,35 @@ def test_make_adam_is_fused_and_follows_plain_adam():
     trainer = Trainer(MLPGenerator(hidden=(8,)), MLPDiscriminator(hidden=(8,)),
                       load_mnist(digits=[0]), TrainConfig(batch_size=4))
     assert trainer.g_optimizer.param_groups[0]["fused"]
+
+
+def test_tensors_listed_for_a_fit_follow_networks_replaced_between_fits(ones):
+    """fit lists G's and D's tensors once per run (issue 25); a network swapped in between
+    fits (or between fit and a step-by-step call) is the one whose gradients and weights
+    the trainer then reads."""
+    g, d = tiny_mlp_pair(0)
+    trainer = Trainer(g, d, ones, **FAST, seed=0, average_decay=0.9)
+    trainer.fit(2)
+    assert trainer._fit_tensors is None  # nothing kept once the fit returned
+    new_d = MLPDiscriminator(hidden=(64, 32), dropout=0.0)
+    trainer.discriminator = new_d
+    trainer.d_optimizer = torch.optim.Adam(new_d.parameters(), lr=2e-4)
+    record = trainer.discriminator_step()  # outside a fit: D's gradients read from new_d
+    expected = torch.linalg.vector_norm(torch.stack(
+        [p.grad.norm() for p in new_d.parameters()])).item()
+    assert record["d_grad_norm"] == pytest.approx(expected, rel=1e-5) and expected > 0
+    new_g = MLPGenerator(latent_dim=16, hidden=(32, 64))
+    trainer.generator = new_g
+    trainer.g_optimizer = torch.optim.Adam(new_g.parameters(), lr=2e-4)
+    trainer.fit(3)  # the next fit lists the new G: its grad norm and the average follow it
+    assert all(p.grad is not None for p in new_g.parameters())
+    assert trainer.history.g_grad_norm[-1] == pytest.approx(torch.linalg.vector_norm(torch.stack(
+        [p.grad.norm() for p in new_g.parameters()])).item(), rel=1e-5)
+    with torch.no_grad():  # the average moved towards the new G's weights
+        gap = sum((a - b).abs().sum() for a, b in zip(trainer.averaged_generator.parameters(),
+                                                        new_g.parameters()))
+    trainer._update_average()
+    with torch.no_grad():
+        gap_after = sum((a - b).abs().sum() for a, b in zip(trainer.averaged_generator.parameters(),
+                                                              new_g.parameters()))
+    assert gap_after < gap
