@@ -127,7 +127,15 @@ def sample_spread(images: np.ndarray) -> float:
     if len(flat) < 2:
         return 0.0
     squared = (flat ** 2).sum(1)
-    distances = squared[:, None] + squared[None, :] - 2.0 * flat @ flat.T
+    # the Gram matrix through torch's threads, not numpy's BLAS: called between training
+    # steps, numpy's OpenBLAS threads fight torch's still-spinning ones for the cores and
+    # this 64-image product took 30-60 ms instead of 0.2 ms (issue 25: most of the
+    # dashboard's per-snapshot check)
+    import torch
+
+    flat_t = torch.from_numpy(flat)
+    gram = (flat_t @ flat_t.T).numpy()
+    distances = squared[:, None] + squared[None, :] - 2.0 * gram
     pairs = np.sqrt(np.clip(distances[np.triu_indices(len(flat), 1)], 0.0, None))
     return float(pairs.mean() / math.sqrt(flat.shape[1]))
 
