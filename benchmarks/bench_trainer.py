@@ -26,6 +26,13 @@ not an outlier.
 
     python benchmarks/bench_trainer.py            # ~3-4 minutes on an idle 2-core machine
     python benchmarks/bench_trainer.py --quick    # ~1 minute
+    python benchmarks/bench_trainer.py --quick --cpu-time   # CPU seconds on one thread: on a
+                                                  # busy machine, what each feature costs
+
+On a machine that other programs keep busy, wall-clock blocks swing by tens of percent and
+the per-feature differences drown; ``--cpu-time`` runs torch on one thread and times this
+thread's CPU seconds, which the others' load barely touches (cache sharing aside): the
+features' costs and the kit / lean ratio in work done, not the 2-thread wall-clock goal.
 
 Goals: kit / lean <= 1.03, kit / hand < 1.
 """
@@ -49,6 +56,16 @@ from ganlab_kit.widgets.dashboard import TrainingDashboard
 LAB_SNAPSHOT_EVERY = 100   # TrainConfig's default, what the lab cells use
 LAB_QUALITY_EVERY = 500    # the dashboard's "auto" interval on the ten MNIST digits
 LAB_AVERAGE = dict(average_decay=0.995, average_start=0)  # the lab: 0.995 (from step 500)
+
+def lab_discriminator() -> MLPDiscriminator:
+    """The lab's D: the kit's MLP widths (1024-512-256), LeakyReLU(0.2), no dropout (the lab
+    has none since issue 15; the kit's default 0.3 put ~10 % of dropout work into every step)."""
+    return MLPDiscriminator(dropout=0.0)
+
+
+#: the clock every block, event and matmul is timed with: wall time, or with ``--cpu-time``
+#: this thread's CPU time (torch on one thread, so the thread does all of the step's work)
+clock = time.perf_counter
 
 
 def bare_loop(generator, discriminator, images, batch_size, latent_dim, g_opt, d_opt, rng,
@@ -90,11 +107,11 @@ class EventClock:
         original = getattr(owner, name)
 
         def timed(*args, **kwargs):
-            started = time.perf_counter()
+            started = clock()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.total += time.perf_counter() - started
+                self.total += clock() - started
                 self.count += 1
 
         setattr(owner, name, timed)
@@ -107,7 +124,7 @@ class KitLoop:
                  dashboard=True, quality=True, snapshots=True, budget=True, threads="auto"):
         torch.manual_seed(0)
         self.trainer = Trainer(
-            MLPGenerator(), MLPDiscriminator(), data, batch_size=batch_size, seed=0,
+            MLPGenerator(), lab_discriminator(), data, batch_size=batch_size, seed=0,
             track_grad_norm=grad_norms,
             snapshot_every=LAB_SNAPSHOT_EVERY if snapshots else 0,
             threads=threads, **(LAB_AVERAGE if average else {}))
@@ -143,10 +160,10 @@ class KitLoop:
     def block(self, count: int) -> float:
         """Seconds per step of ``count`` steps, the rare events left out."""
         events = self.events()
-        started = time.perf_counter()
+        started = clock()
         for _ in range(count):
             self.run.step()
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         return (elapsed - (self.events() - events)) / count
 
     def time_events(self) -> None:
@@ -160,11 +177,39 @@ class KitLoop:
         self.run.close()
 
 
+def timed_inside(kit: "KitLoop", steps: int) -> Dict[str, float]:
+    """Seconds per step of each feature's own code, timed directly inside ``steps`` steps of
+    the full kit loop (its calls wrapped in a clock): steadier on a busy machine than the
+    switched-off differences, which also see each feature's effect on the rest of the step
+    (caches) but swing with the load."""
+    from ganlab_kit.torch_gan import trainer as trainer_module
+
+    trainer, run = kit.trainer, kit.run
+    original_norm = trainer_module._grad_norm
+    clocks = {"weight average (foreach lerp)": EventClock(trainer, "_update_average"),
+              "gradient norms (foreach norm)": EventClock(trainer_module, "_grad_norm"),
+              "history (History.append)": EventClock(trainer.history, "append")}
+    if kit.board is not None:
+        clocks["dashboard records (headless)"] = EventClock(kit.board, "on_step_end")
+    if run.picker is not None:
+        clocks["thread handling (ThreadPicker.tick)"] = EventClock(run.picker, "tick")
+    quality_before = kit.quality.total if kit.quality is not None else 0.0
+    try:
+        kit.block(steps)
+    finally:
+        trainer_module._grad_norm = original_norm
+    result = {name: c.total / steps for name, c in clocks.items()}
+    if kit.quality is not None and "dashboard records (headless)" in result:
+        # the quality readout runs inside on_step_end; it has its own row
+        result["dashboard records (headless)"] -= (kit.quality.total - quality_before) / steps
+    return result
+
+
 def time_block(step: Callable[[], object], count: int) -> float:
-    started = time.perf_counter()
+    started = clock()
     for _ in range(count):
         step()
-    return (time.perf_counter() - started) / count
+    return (clock() - started) / count
 
 
 def mlp_step_flops(generator, discriminator, batch_size: int, lean: bool = False) -> float:
@@ -248,7 +293,7 @@ def plain_adam_steps(rounds: int, block: int) -> Dict[str, float]:
     its own per-tensor loop on a CPU vs the multi-tensor step ``fit`` gives it (same values),
     and the kit's fused Adam; interleaved blocks, medians."""
     torch.manual_seed(0)
-    weights = list(MLPGenerator().parameters()) + list(MLPDiscriminator().parameters())
+    weights = list(MLPGenerator().parameters()) + list(lab_discriminator().parameters())
     for weight in weights:
         weight.grad = torch.randn_like(weight) * 1e-3
     optimizers = {
@@ -288,7 +333,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--block", type=int, default=None, help="steps per loop per round")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="torch on one thread, every time in this thread's CPU seconds: "
+                             "what the work costs, nearly free of what else the machine runs")
     args = parser.parse_args()
+    if args.cpu_time:
+        global clock
+        clock = time.thread_time
+        torch.set_num_threads(1)
     block, rounds, warmup = (20, 5, 10) if args.quick else (40, 12, 20)
     block = args.block or block
     rounds = args.rounds or rounds
@@ -318,7 +370,7 @@ def main() -> None:
 
     def hand_loop(lean):
         torch.manual_seed(0)
-        g, d = MLPGenerator(), MLPDiscriminator()
+        g, d = MLPGenerator(), lab_discriminator()
         step = bare_loop(g, d, data.images, batch, 100,
                          make_adam(g.parameters(), 2e-4, betas=(0.5, 0.999)),  # the same
                          make_adam(d.parameters(), 2e-4, betas=(0.5, 0.999)),  # fused Adam
@@ -347,6 +399,7 @@ def main() -> None:
         kit.time_events()
     events = {name: kit.per_step_events() for name, kit in kits.items()}
     kit_all = kits["kit"]
+    direct = timed_inside(kit_all, block * 2)
     snapshot_cost = kit_all.snapshots.total / kit_all.snapshots.count
     check_cost = kit_all.checks.total / max(1, kit_all.checks.count)
     quality_cost = kit_all.quality.total / kit_all.quality.count
@@ -366,6 +419,8 @@ def main() -> None:
     median_ms = {name: statistics.median(times[name]) * 1e3 for name in ("lean", "hand")}
     kit_ms = statistics.median([kit_time("kit", i) for i in range(rounds)]) * 1e3
 
+    print(("CPU TIME of this thread (--cpu-time; torch on 1 thread): every figure below is CPU "
+           "seconds, not wall time\n") if args.cpu_time else "", end="")
     print(f"bench_trainer: batch {batch}, {rounds} rounds x {block} steps per loop "
           f"({len(loops)} loops interleaved, order rotating), {bench_seconds:.0f} s; "
           f"{os.cpu_count()} cores, load average {load:.1f} before the run; torch threads "
@@ -382,7 +437,8 @@ def main() -> None:
     print("what the kit does per step beyond the lean loop (each switched off in turn, same run;")
     print("cost = kit step - kit step without it, round by round, median and middle half; the")
     print("rare events timed each time and spread over the labs' intervals):")
-    print(f"  {'feature':40s} {'ms/step':>8s} {'% of lean':>10s}   middle half (ms)")
+    print(f"  {'feature':40s} {'ms/step':>8s} {'% of lean':>10s}   middle half (ms)   "
+          "timed directly (ms, % of lean)")
     lean_ms = median_ms["lean"]
     total = 0.0
     for row in features:
@@ -391,7 +447,10 @@ def main() -> None:
         low, high = quartiles(costs)
         cost = statistics.median(costs)
         total += cost
-        print(f"  {row:40s} {cost:8.3f} {cost / lean_ms:10.1%}   {low:.3f} .. {high:.3f}")
+        own = direct.get(row)
+        print(f"  {row:40s} {cost:8.3f} {cost / lean_ms:10.1%}   {low:.3f} .. {high:.3f}"
+              + (f"   {own * 1e3:.3f} ({own * 1e3 / lean_ms:.1%})" if own is not None
+                 else "   (inline: one clock read)"))
     for row, per_event, every in (
             ("snapshots (trainer; every 100 steps)", snapshot_cost - check_cost, LAB_SNAPSHOT_EVERY),
             ("dashboard's checks of each snapshot", check_cost, LAB_SNAPSHOT_EVERY),
@@ -403,6 +462,12 @@ def main() -> None:
     rest = kit_ms - lean_ms - total
     print(f"  {'the rest (step bookkeeping, record)':40s} {rest:8.3f} {rest / lean_ms:10.1%}   "
           "(kit - lean - the rows above)")
+    own_total = sum(direct.values()) * 1e3 + (total - sum(
+        statistics.median([(times["kit"][i] - times[row][i]) * 1e3 for i in range(rounds)])
+        for row in features))
+    print(f"  timed directly: the features above + the rare events = {own_total:.3f} ms per step, "
+          f"{own_total / lean_ms:.1%} of the lean step (the kit's own code; the step's record "
+          "and bookkeeping not included)")
 
     # how much of the machine the step uses
     torch.set_num_threads(threads_start)
