@@ -338,3 +338,18 @@ def test_preimports_are_the_allow_listed_imports_of_the_setup_cells():
     # a torch lab also gets what its first torch.optim optimizer imports, once
     assert "'torch._dynamo'" in kernel_pool.preimport_code(["torch"])
     assert "torch._dynamo" not in kernel_pool.preimport_code(["numpy"])
+
+
+def test_preimports_follow_the_kits_lazy_names_and_submodules():
+    """`from ganlab_kit.widgets import Playground` loads ganlab_kit.widgets.playground (a lazy name:
+    the package alone imports neither it nor torch), `from ganlab_kit.keras_gan import failure` a
+    sub-module: both are pre-imported; names of other packages and plain functions add nothing."""
+    nb = nbformat.read(os.fspath(REPO / "assignments" / "source" / "playground" / "playground.ipynb"), as_version=4)
+    assert kernel_pool.preimport_modules(nb) == ["ganlab_kit.grading", "ganlab_kit.widgets",
+                                                 "ganlab_kit.widgets.playground"]
+    made = _notebook("from ganlab_kit.keras_gan import failure, require_tensorflow_backend\n"
+                     "from ganlab_kit.data import load_mnist\nfrom numpy import linalg\n"
+                     "from ganlab_kit.widgets import NoSuchName\n", "")
+    assert kernel_pool.preimport_modules(made) == ["ganlab_kit.keras_gan", "ganlab_kit.keras_gan.failure",
+                                                   "ganlab_kit.keras_gan._backend", "ganlab_kit.data", "numpy",
+                                                   "ganlab_kit.widgets"]

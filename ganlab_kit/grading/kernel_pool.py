@@ -83,11 +83,41 @@ def preimport_modules(notebook: Any) -> List[str]:
             if isinstance(node, ast.Import):
                 found = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found = [node.module]
+                found = [node.module, *_kit_modules_behind(node.module, [alias.name for alias in node.names])]
             else:
                 continue
             names.extend(name for name in found if _allowed(name) and name not in names)
     return names
+
+
+def _kit_modules_behind(package: str, names: Sequence[str]) -> List[str]:
+    """The kit's sub-modules that ``from <package> import <names>`` loads beyond the package
+    itself: a name that is a sub-module (``from ganlab_kit.keras_gan import failure``) or one of
+    a lazy package's names (``from ganlab_kit.widgets import Playground`` imports
+    ``ganlab_kit.widgets.playground``, and torch with it: 2.5 s of the Playground's first cell
+    otherwise). Read from the kit's files, nothing imported here; only ``ganlab_kit`` packages."""
+    parts = package.split(".")
+    if parts[0] != "ganlab_kit":
+        return []
+    folder = Path(__file__).resolve().parents[1].joinpath(*parts[1:])
+    if not (folder / "__init__.py").is_file():
+        return []
+    lazy: Dict[str, str] = {}
+    try:   # the package's `_NAMES = {public name: sub-module}` of ganlab_kit._lazy
+        for node in ast.parse((folder / "__init__.py").read_text()).body:
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                    and any(isinstance(target, ast.Name) and target.id == "_NAMES" for target in node.targets)):
+                lazy = {key.value: value.value for key, value in zip(node.value.keys, node.value.values)
+                        if isinstance(key, ast.Constant) and isinstance(value, ast.Constant)}
+    except (OSError, SyntaxError, ValueError):
+        lazy = {}
+    found: List[str] = []
+    for name in names:
+        if (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file():
+            found.append(f"{package}.{name}")
+        elif isinstance(lazy.get(name), str):
+            found.append(f"{package}.{lazy[name]}")
+    return found
 
 
 def preimport_code(modules: Sequence[str]) -> str:
