@@ -91,6 +91,20 @@ def train_on_batch(nb, model, x, y):
     return nb.new(f"{FIRST_STEP}:train_on_batch", model, x, y)
 
 
+def eager(model):
+    """``model`` (a notebook Keras model the checks made, or got fresh from a student's function)
+    runs its predict and train steps eagerly from now on: Keras's own ``predict_step`` /
+    ``train_step``, op by op, without tracing a graph first (a new model's first trace is most of
+    a check's time: about 0.2-1 s per model and function on 2 cores, against a few milliseconds
+    eagerly). Only where the answer cannot depend on tracing: the check never changes a
+    ``trainable`` flag between the model's first step and the step it asks about (a traced step
+    reads the flag when it is traced, an eager one at each call; here both read the same value).
+    A model the student's code compiles again afterwards is traced as before (compile resets
+    ``run_eagerly``)."""
+    model.run_eagerly = True
+    return model
+
+
 def call_student(function, *args, what, **kwargs):
     """Call a notebook function; a Keras 2 spelling becomes feedback that names it."""
     try:
@@ -128,5 +142,5 @@ def kg():
     """The helpers above, for the check modules (which do not import this file)."""
     return SimpleNamespace(noise=noise, keras_layers=keras_layers, weights_of=weights_of, changed=changed,
                            is_keras=is_keras, dense_stack=dense_stack, is_leaky_relu=is_leaky_relu,
-                           call_student=call_student, train_on_batch=train_on_batch, LAB=LAB, PROBES=PROBES, LATENT_DIM=LATENT_DIM,
+                           call_student=call_student, train_on_batch=train_on_batch, eager=eager, LAB=LAB, PROBES=PROBES, LATENT_DIM=LATENT_DIM,
                            IMAGE_DIM=IMAGE_DIM)

@@ -22,6 +22,8 @@ def _batch(kg, batch_size=16, seed=0):
 def test_output_is_d_of_g(nb, kg, reference_optimizers, reference_generator, steady_discriminator):
     """Does the stacked model map noise (B, 100) to D(G(z)) (B, 1), using the two models it is given?"""
     gan = _stacked(nb, kg, reference_optimizers, steady_discriminator, reference_generator)
+    for model in (gan, steady_discriminator, reference_generator):
+        kg.eager(model)
     for batch_size in (1, 6, 32):
         z = kg.noise(batch_size, seed=batch_size)
         verdicts = np.asarray(gan.predict_on_batch(z))
@@ -57,7 +59,7 @@ def test_discriminator_still_learns(nb, kg, reference_optimizers, reference_gene
     (the Keras 2 'freeze once' recipe stops D from learning in Keras 3)?"""
     _stacked(nb, kg, reference_optimizers, steady_discriminator, reference_generator)
     before = kg.weights_of(nb, steady_discriminator)
-    kg.train_on_batch(nb, steady_discriminator, *_batch(kg))
+    kg.train_on_batch(nb, kg.eager(steady_discriminator), *_batch(kg))   # D's flag as create_gan left it
     assert kg.changed(before, kg.weights_of(nb, steady_discriminator)), (
         "after create_gan(discriminator, generator), discriminator.train_on_batch no longer changes D's "
         "weights: create_gan left D frozen. In Keras 3, `trainable` counts when a model's train function "
@@ -74,8 +76,8 @@ def test_stacked_step_trains_only_the_generator(nb, kg, reference_optimizers, re
     gan = _stacked(nb, kg, reference_optimizers, steady_discriminator, reference_generator)
     d_before = kg.weights_of(nb, steady_discriminator)
     g_before = kg.weights_of(nb, reference_generator)
-    steady_discriminator.trainable = False
-    kg.train_on_batch(nb, gan, kg.noise(16, seed=3), np.ones((16, 1), np.float32))
+    steady_discriminator.trainable = False   # before the stacked model's first step: eager or traced alike
+    kg.train_on_batch(nb, kg.eager(gan), kg.noise(16, seed=3), np.ones((16, 1), np.float32))
     steady_discriminator.trainable = True
     assert not kg.changed(d_before, kg.weights_of(nb, steady_discriminator)), (
         "training the stacked model changed the discriminator although it was frozen; the stacked model "

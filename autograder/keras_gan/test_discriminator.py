@@ -12,7 +12,7 @@ def _discriminator(nb, kg, reference_optimizers, **kwargs):
         discriminator = kg.call_student(nb.create_discriminator, what="create_discriminator()", **kwargs)
     assert kg.is_keras(nb, discriminator, "Model") or kg.is_keras(nb, discriminator, "Sequential"), (
         "create_discriminator() should return a Keras model (keras.Sequential).")
-    return discriminator
+    return kg.eager(discriminator)   # a fresh model: its predict step runs without a trace
 
 
 def _images(batch_size, seed=0, scale=1.0):

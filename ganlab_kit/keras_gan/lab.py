@@ -131,11 +131,13 @@ def build_optimizer_probe(optimizer):
     ``optimizer``): flat images ``(B, 784)`` -> Dense(1, sigmoid). The hidden checks train two
     of them to see whether two calls of an optimizer function give two optimizers (Keras 3
     lets one optimizer train only the variables it was first built with, whatever the model's
-    size), at a fraction of the lab discriminator's first step."""
+    size), at a fraction of the lab discriminator's first step. It runs eagerly (``run_eagerly``):
+    the optimizer meets the model's variables in the same Python code as in a traced step, and
+    the step costs no trace (0.15 s against 0.4 s on 2 cores)."""
     keras = _keras()
     model = keras.Sequential([keras.Input(shape=(LAB_IMAGE_DIM,)), keras.layers.Dense(1, activation="sigmoid")],
                              name="optimizer_probe")
-    model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"], run_eagerly=True)
     return model
 
 
