@@ -171,12 +171,20 @@ def answer_kernel_dialog(page) -> None:
     from playwright.sync_api import expect
 
     dialog = page.locator(".jp-Dialog")
-    if not dialog.count():
-        return
-    text = " ".join(dialog.first.inner_text().split())
-    assert text.startswith("Select Kernel"), f"JupyterLab shows a dialog: {text!r}"
-    dialog.first.locator("button.jp-mod-accept").click()
-    expect(dialog).to_have_count(0, timeout=30_000)
+    for attempt in range(3):
+        if not dialog.count():
+            return
+        text = " ".join(dialog.first.inner_text().split())
+        assert text.startswith("Select Kernel"), f"JupyterLab shows a dialog: {text!r}"
+        dialog.first.locator("button.jp-mod-accept").click()
+        try:
+            expect(dialog).to_have_count(0, timeout=15_000)
+            return
+        except AssertionError:
+            # a click sent while the dialog still settles can be lost on a busy machine (a full CI
+            # run under load: the dialog stayed, Select focused, 30 s): a student clicks again
+            if attempt == 2:
+                raise
 
 
 def open_notebook(page, server: "JupyterLabServer", notebook: str) -> None:
