@@ -25,8 +25,8 @@ import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import (ARTIFACTS, CHROMIUM, TOKEN, JupyterLabServer, answer_kernel_dialog,  # noqa: E402
-                          chromium_page, open_notebook)
+from test_browser import (ARTIFACTS, CHROMIUM, JupyterLabServer, chromium_page, open_notebook,  # noqa: E402
+                          wait_for_kernel)
 
 from ganlab_kit.grading.course import Course, find_repository  # noqa: E402
 from ganlab_kit.grading.notebook import grade_id, read_notebook, student_copy, write_notebook  # noqa: E402
@@ -46,11 +46,6 @@ SETTLED = ("() => { const indicator = document.querySelector('.jp-Notebook-Execu
            " return indicator && indicator.dataset.status === 'idle'"
            " && ![...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]"
            "      .some(prompt => prompt.textContent.includes('*')); }")
-
-
-#: true once the notebook's kernel is connected and idle, or a dialog asks something
-KERNEL_IDLE = ("() => document.querySelector('.jp-Dialog') !== null || document.querySelector("
-               "\".jp-Notebook-ExecutionIndicator[data-status='idle']\") !== null")
 
 
 class CappedJupyterLab(JupyterLabServer):
@@ -123,16 +118,9 @@ def save_and_read(page, path: Path, code_cells: list) -> nbformat.NotebookNode:
 
 
 def open_release_notebook(page, server, notebook: str) -> None:
-    """Open ``notebook`` and wait for its first *code* cell's editor and an idle kernel (or a dialog,
-    which :func:`answer_kernel_dialog` handles). A release notebook opens with a rendered markdown
-    cell, whose editor stays hidden, so test_browser.open_notebook's wait does not fit it."""
-    from playwright.sync_api import expect
-
-    page.goto(f"{server.url}/lab/tree/{notebook}?token={TOKEN}", timeout=180_000)
-    expect(page.locator(".jp-Notebook .jp-CodeCell .cm-content").first).to_be_visible(timeout=180_000)
-    page.wait_for_function(
-        "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")"
-        " || document.querySelector('.jp-Dialog')", timeout=180_000)
+    """Open a release notebook (it opens with a rendered markdown cell): :func:`test_browser.open_notebook`
+    waits for its first *code* cell's editor and a connected, idle kernel."""
+    open_notebook(page, server, notebook)
 
 
 def run_all_cells(page, server, notebook: str, student_notebook, noise=None, printed=None, timeout_ms=540_000):
@@ -156,10 +144,7 @@ def run_all_cells(page, server, notebook: str, student_notebook, noise=None, pri
         # Run All Cells pressed before the replacement is idle ran the first cell only, leaving every
         # other cell unrun without an error. So: wait for an idle kernel, press Run All, and require
         # that the last cell was queued too, else press it again.
-        answer_kernel_dialog(page)
-        page.wait_for_function(KERNEL_IDLE, timeout=180_000, polling=500)
-        if page.locator(".jp-Dialog").count():
-            continue  # another dialog came up: answer it first
+        wait_for_kernel(page)
         click_menu(page, "Run", "Run All Cells")
         try:  # every cell is queued at once: the last one's prompt turns to [*]
             expect(last).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
@@ -234,7 +219,7 @@ def test_release_notebook_runs_end_to_end_in_jupyterlab(jupyterlab, reference_no
 
         # Run All Cells from the Run menu, as a student would; wait for the kernel to finish
         for attempt in range(2):  # a click can be lost while the page still settles
-            answer_kernel_dialog(page)
+            wait_for_kernel(page)
             click_menu(page, "Run", "Run All Cells")
             try:  # the prompt turns to [*] as soon as the cell is queued
                 expect(first).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)

@@ -140,21 +140,6 @@ def _hand_in_files(folder: Path) -> dict:
             if path.is_file() and (path.name.endswith(".png") or path.name.endswith(".jsonl"))}
 
 
-def _accept_kernel_dialogs(page, seconds: float = 90) -> None:
-    """Answer JupyterLab's "Select Kernel" dialog (with the kernel it proposes) until none is left;
-    on a busy machine the first click may not take, or the dialog comes back once."""
-    dialog = page.locator(".jp-Dialog")
-    deadline = time.monotonic() + seconds
-    while dialog.count() and time.monotonic() < deadline:
-        text = " ".join(dialog.first.inner_text().split())
-        assert text.startswith("Select Kernel"), f"JupyterLab shows a dialog: {text!r}"
-        accept = dialog.first.locator("button.jp-mod-accept")
-        if accept.count():
-            accept.first.click(timeout=10_000)
-        page.wait_for_timeout(2_000)
-    assert not dialog.count(), "JupyterLab's Select Kernel dialog did not close"
-
-
 @pytest.fixture
 def lab_server(tmp_path):
     """JupyterLab with nbgrader's Validate button (no course config), the release notebook with
@@ -186,7 +171,7 @@ def test_lab_notebook_walked_and_validated_in_jupyterlab(lab_server, tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     from playwright.sync_api import expect
-    from test_browser import open_notebook
+    from test_browser import answer_kernel_dialog, open_notebook, wait_for_kernel
     from test_browser_lab import SETTLED, click_menu, save_and_read, text_of
 
     server, notebook = lab_server
@@ -196,10 +181,10 @@ def test_lab_notebook_walked_and_validated_in_jupyterlab(lab_server, tmp_path):
                        viewport=(1400, 1100)) as page:
         open_notebook(page, server, "playground.ipynb")
         for attempt in range(3):  # a click, or a run queued while JupyterLab swaps kernels, can be lost
-            _accept_kernel_dialogs(page)
+            wait_for_kernel(page)
             click_menu(page, "Run", "Run All Cells")
             page.wait_for_timeout(3_000)
-            _accept_kernel_dialogs(page)
+            answer_kernel_dialog(page)
             page.wait_for_function(SETTLED, timeout=300_000, polling=1_000)
             ran = save_and_read(page, server.root / "playground.ipynb", code)
             if all(ran.cells[index].get("execution_count") for index in code):
