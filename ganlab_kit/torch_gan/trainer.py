@@ -169,10 +169,8 @@ def _restore_groups(groups: List[dict]) -> None:
         group["foreach"] = None
 
 
-def _grad_norm(parameters: Union[nn.Module, Iterable[nn.Parameter]]) -> float:
-    """L2 norm of the gradients of a module's (or a list of) parameters; 0.0 without any."""
-    if isinstance(parameters, nn.Module):
-        parameters = parameters.parameters()
+def _grad_norm(parameters: Iterable[nn.Parameter]) -> float:
+    """L2 norm of the gradients of ``parameters``; 0.0 without any."""
     grads = [p.grad.detach() for p in parameters if p.grad is not None]
     # one multi-tensor kernel instead of a norm per tensor (same values)
     return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
@@ -202,11 +200,10 @@ _TENSOR_LISTS: Dict[str, Callable[["Trainer"], List[torch.Tensor]]] = {
 
 
 class _FrozenWeights:
-    """``with _FrozenWeights(module):`` its trainable weights need no gradient inside the block
-    (``module``: a module or a list of its parameters)."""
+    """``with _FrozenWeights(parameters):`` those of them that are trainable need no gradient
+    inside the block."""
 
-    def __init__(self, module: Union[nn.Module, Iterable[nn.Parameter]], active: bool = True) -> None:
-        parameters = module.parameters() if isinstance(module, nn.Module) else module
+    def __init__(self, parameters: Iterable[nn.Parameter], active: bool = True) -> None:
         self.weights = [p for p in parameters if p.requires_grad] if active else []
 
     def __enter__(self) -> None:
