@@ -117,12 +117,6 @@ def save_and_read(page, path: Path, code_cells: list) -> nbformat.NotebookNode:
     return notebook
 
 
-def open_release_notebook(page, server, notebook: str) -> None:
-    """Open a release notebook (it opens with a rendered markdown cell): :func:`test_browser.open_notebook`
-    waits for its first *code* cell's editor and a connected, idle kernel."""
-    open_notebook(page, server, notebook)
-
-
 def run_all_cells(page, server, notebook: str, student_notebook, noise=None, printed=None, timeout_ms=540_000):
     """Open the release notebook, Run All Cells from the Run menu as a student does, wait until every
     cell has run, save and read the notebook back. Then: no cell failed, every code cell ran in order,
@@ -136,7 +130,7 @@ def run_all_cells(page, server, notebook: str, student_notebook, noise=None, pri
     graded = [index for index in code if cells[index].metadata.get("nbgrader", {}).get("grade")]
     printed = printed or (lambda cell: PASSED.findall(cell.source))
     messages = {index: printed(cells[index]) for index in graded}
-    open_release_notebook(page, server, notebook)
+    open_notebook(page, server, notebook)   # waits for the first *code* cell's editor and the kernel
     last = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").last
     for attempt in range(3):  # a click can be lost while the page still settles
         # Seen with the Keras lab (twice in three runs): JupyterLab starts a second kernel 0.4 s after
