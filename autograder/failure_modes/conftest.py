@@ -14,6 +14,7 @@ import pytest
 # imported here, at the top, so that the checker process imports them (and torch) while the
 # notebook's cells run, not when the first part's checks need the digits
 from ganlab_kit.data import load_mnist
+from ganlab_kit.keras_gan.first_step import eager  # shared with the Keras lab's checks
 
 LATENT_DIM = 8          # noise size of the checks' small generator
 BATCH = 16              # real images per turn in the checks
@@ -88,8 +89,9 @@ def changed(before, after):
 @pytest.fixture(scope="module")
 def tools():
     """The helpers above: ``tools.noise``, ``tools.accuracy``, ``tools.weights``, ``tools.changed``,
-    ``tools.train_on_batch``."""
+    ``tools.train_on_batch``, ``tools.eager`` (a model's steps run without a trace, see
+    ``ganlab_kit.keras_gan.first_step.eager``)."""
     return SimpleNamespace(noise=noise, accuracy=accuracy, weights=weights, changed=changed,
-                           train_on_batch=train_on_batch,
+                           train_on_batch=train_on_batch, eager=eager,
                            make_networks=make_networks,
                            latent_dim=LATENT_DIM, batch=BATCH)

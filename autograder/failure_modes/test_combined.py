@@ -11,8 +11,8 @@ def _bce_to_one(scores):
 @pytest.mark.points(1)
 def test_computes_d_of_g(nb, networks, tools):
     """Does the combined model turn noise (B, latent_dim) into D(G(z)), shape (B, 1)?"""
-    generator, discriminator = networks
-    combined = nb.build_combined_model(generator, discriminator)
+    generator, discriminator = map(tools.eager, networks)     # predictions only: no traces needed
+    combined = tools.eager(nb.build_combined_model(generator, discriminator))
     z = tools.noise(6)
     scores = np.asarray(combined.predict_on_batch(z))
     expected = np.asarray(discriminator.predict_on_batch(np.asarray(generator.predict_on_batch(z))))
@@ -27,8 +27,11 @@ def test_computes_d_of_g(nb, networks, tools):
 def test_trains_generator_towards_real(nb, networks, tools):
     """Is the combined model compiled with binary cross-entropy and Adam at the learning rate it is
     given, so that training it with target 1 moves G (and, with D frozen, only G) by steps of that size?"""
+    # D's flag is set False right before the combined model's only step and left so until after it:
+    # a traced step (flag read when traced) and an eager one (read at the call) train the same
+    # weights, so these steps run eagerly (a first trace each otherwise)
     generator, discriminator = networks
-    combined = nb.build_combined_model(generator, discriminator)
+    combined = tools.eager(nb.build_combined_model(generator, discriminator))
     z = tools.noise(16, seed=2)
     expected = _bce_to_one(combined.predict_on_batch(z))
     generator_before, discriminator_before = tools.weights(generator), tools.weights(discriminator)
@@ -49,7 +52,8 @@ def test_trains_generator_towards_real(nb, networks, tools):
     # (m / sqrt(v) = +-1 after one step): the largest change of G's weights is the learning rate.
     for learning_rate in (1e-2, 3e-4):
         generator, discriminator = tools.make_networks(nb)
-        combined = nb.build_combined_model(generator, discriminator, learning_rate=learning_rate, beta_1=0.5)
+        combined = tools.eager(nb.build_combined_model(generator, discriminator, learning_rate=learning_rate,
+                                                       beta_1=0.5))
         before = tools.weights(generator)
         discriminator.trainable = False
         tools.train_on_batch(nb, combined, z, np.ones((16, 1), np.float32))
@@ -67,7 +71,7 @@ def test_discriminator_still_learns_on_its_own(nb, networks, real_digits, tools)
     """In the notebook's order (D compiled and pre-trained with its own train_on_batch, then the
     combined model built), does D still learn on its own train_on_batch afterwards?"""
     generator, discriminator = networks
-    fake = np.asarray(generator.predict_on_batch(tools.noise(16)))
+    fake = np.asarray(tools.eager(generator).predict_on_batch(tools.noise(16)))   # D's own steps stay traced
     images = np.concatenate([real_digits[:16], fake])
     targets = np.concatenate([np.ones((16, 1)), np.zeros((16, 1))]).astype(np.float32)
     discriminator.trainable = True

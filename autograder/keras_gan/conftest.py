@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ganlab_kit.grading.remote import RemoteError
+from ganlab_kit.keras_gan.first_step import eager  # shared with the failure-modes checks
 
 PROBES = "ganlab_kit.grading.probes"
 LAB = "ganlab_kit.keras_gan.lab"
@@ -89,20 +90,6 @@ def train_on_batch(nb, model, x, y):
     """``model.train_on_batch(x, y)`` in the notebook, its first step traced once instead of twice
     (``ganlab_kit.keras_gan.first_step``: the same step on the same numbers, a second sooner)."""
     return nb.new(f"{FIRST_STEP}:train_on_batch", model, x, y)
-
-
-def eager(model):
-    """``model`` (a notebook Keras model the checks made, or got fresh from a student's function)
-    runs its predict and train steps eagerly from now on: Keras's own ``predict_step`` /
-    ``train_step``, op by op, without tracing a graph first (a new model's first trace is most of
-    a check's time: about 0.2-1 s per model and function on 2 cores, against a few milliseconds
-    eagerly). Only where the answer cannot depend on tracing: the check never changes a
-    ``trainable`` flag between the model's first step and the step it asks about (a traced step
-    reads the flag when it is traced, an eager one at each call; here both read the same value).
-    A model the student's code compiles again afterwards is traced as before (compile resets
-    ``run_eagerly``)."""
-    model.run_eagerly = True
-    return model
 
 
 def call_student(function, *args, what, **kwargs):
