@@ -52,9 +52,12 @@ def same_weights(a: dict, b: dict) -> bool:
 
 
 def history_without_timing(history: History) -> dict:
+    """The history without its timings, NaN (unmeasured gradient norms) as None: NaN is never
+    == itself once a checkpoint has copied it."""
     data = history.to_dict()
     data.pop("examples_per_sec")
-    return data
+    return {name: [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+            for name, values in data.items()}
 
 
 # --------------------------------------------------------------------------- determinism
@@ -107,7 +110,8 @@ def test_checkpoint_round_trip_restores_everything(ones, tmp_path):
     assert same_weights(weights(fresh_g), weights(generator))
     assert same_weights(weights(fresh_d), weights(discriminator))
     assert restored.step == 4 and len(restored.history) == 4
-    assert restored.history.to_dict() == trainer.history.to_dict()
+    # compared as JSON: NaN (gradient norms between measured steps) is never == itself
+    assert json.dumps(restored.history.to_dict()) == json.dumps(trainer.history.to_dict())
     assert torch.equal(restored.fixed_noise, trainer.fixed_noise)
     assert restored.g_optimizer.state_dict()["state"][0]["step"] == 4
     assert restored.loaded_from_checkpoint
@@ -293,8 +297,9 @@ def test_bad_max_steps_is_a_clear_error(ones, monkeypatch, value):
 # --------------------------------------------------------------------------- history
 
 def test_history_records_every_metric(ones, tmp_path):
-    """Are all metrics recorded each step, accuracies in [0, 1], examples/sec > 0?"""
-    trainer = Trainer(*fc_pair(), ones, **FAST)
+    """Are all metrics recorded each step, accuracies in [0, 1], examples/sec > 0 (gradient
+    norms measured every step with grad_norm_every=1)?"""
+    trainer = Trainer(*fc_pair(), ones, **FAST, grad_norm_every=1)
     history = trainer.fit(6)
     assert history.step == [1, 2, 3, 4, 5, 6]
     for name in METRICS:
@@ -310,6 +315,56 @@ def test_history_records_every_metric(ones, tmp_path):
     history.save_json(path)
     assert History.from_dict(json.loads(path.read_text())).to_dict() == history.to_dict()
 
+
+
+def test_gradient_norms_measured_every_k_steps_of_a_fit_with_the_per_step_values(ones):
+    """Does a fit measure the gradient norms on step 1 and every grad_norm_every-th step
+    (NaN between: issue 25, a memory pass over both networks' gradients each time), by step
+    number across fits, with the very values a run measuring every step records, and the
+    same training? Steps outside a fit (discriminator_step, generator_step) measure each time."""
+    runs = {}
+    for every in (1, 4):
+        seed_everything(0)
+        trainer = Trainer(*fc_pair(), ones, **FAST, seed=0, grad_norm_every=every)
+        trainer.fit(7)
+        trainer.fit(3)  # a second fit goes on counting steps
+        runs[every] = trainer
+    dense, sparse = runs[1].history, runs[4].history
+    measured = [step for step, value in zip(sparse.step, sparse.g_grad_norm) if math.isfinite(value)]
+    assert measured == [1, 4, 8]
+    for name in ("d_grad_norm", "g_grad_norm"):
+        for step, value, full in zip(sparse.step, getattr(sparse, name), getattr(dense, name)):
+            assert (value == full) if step in measured else math.isnan(value), (name, step)
+    for name in ("d_loss", "g_loss", "d_real", "d_fake"):  # training is not touched
+        assert getattr(sparse, name) == getattr(dense, name)
+    for a, b in zip(runs[1].generator.parameters(), runs[4].generator.parameters()):
+        assert torch.equal(a, b)
+    trainer = runs[4]
+    assert math.isfinite(trainer.discriminator_step()["d_grad_norm"])
+    assert math.isfinite(trainer.generator_step()["g_grad_norm"])
+    assert math.isfinite(trainer.train_step()["g_grad_norm"])
+    with pytest.raises(ValueError, match="grad_norm_every"):
+        Trainer(*fc_pair(), ones, **FAST, grad_norm_every=0)
+
+
+def test_vanishing_gradient_alarm_spans_steps_when_norms_come_every_k_steps():
+    """With G's gradient norm measured every 10 steps (NaN between, the trainer's default),
+    is 'vanishing generator gradients' raised after the same number of steps as with a
+    norm every step (the latest measured norm stands for the steps between), and not for
+    healthy norms?"""
+    from ganlab_kit.widgets.alarms import VANISHING_GENERATOR_GRADIENT, AlarmMonitor
+
+    def first_alarm(every: int, norm: float):
+        monitor = AlarmMonitor(vanishing_steps=50)
+        for step in range(1, 301):
+            measured = step % every == 0 or step == 1
+            monitor.observe_record(step, {"g_grad_norm": norm if measured else math.nan})
+            if monitor.is_active(VANISHING_GENERATOR_GRADIENT):
+                return step
+        return None
+
+    assert first_alarm(10, 1e-6) == first_alarm(1, 1e-6) == 50
+    assert first_alarm(10, 0.5) is None
 
 def test_accuracies_follow_d_outputs(ones):
     """Does d_acc_real equal the share of real images with D(x) > 0.5 for a known D?"""
@@ -430,7 +485,7 @@ def test_student_step_functions_are_called_and_history_fills(ones):
     generator, discriminator = fc_pair()
     before = weights(generator)
     trainer = Trainer(generator, discriminator, ones, train_discriminator=train_discriminator,
-                      train_generator=train_generator, **FAST)
+                      train_generator=train_generator, **FAST, grad_norm_every=1)
     history = trainer.fit(4)
     assert len(returned["d"]) == 4 and len(returned["g"]) == 4
     assert history.d_loss == pytest.approx(returned["d"])
@@ -666,7 +721,7 @@ def test_tensors_listed_for_a_fit_follow_networks_replaced_between_fits(ones):
     fits (or between fit and a step-by-step call) is the one whose gradients and weights
     the trainer then reads."""
     g, d = tiny_mlp_pair(0)
-    trainer = Trainer(g, d, ones, **FAST, seed=0, average_decay=0.9)
+    trainer = Trainer(g, d, ones, **FAST, seed=0, average_decay=0.9, grad_norm_every=1)
     trainer.fit(2)
     assert trainer._fit_tensors is None  # nothing kept once the fit returned
     new_d = MLPDiscriminator(hidden=(64, 32), dropout=0.0)

@@ -432,6 +432,9 @@ class Trainer(RunControl):
         self.freeze_discriminator = freeze_discriminator
         #: the :data:`_TENSOR_LISTS` while a fit runs (set by :class:`FitRun`), else None
         self._fit_tensors: Optional[Dict[str, List[torch.Tensor]]] = None
+        #: whether the next step measures the gradient norms (with ``track_grad_norm``): a fit
+        #: sets it per step (``grad_norm_every``); outside a fit every step measures them
+        self._norms_due = True
         RunControl.__init__(self)
 
     def _tensors(self, name: str) -> List[torch.Tensor]:
@@ -454,8 +457,11 @@ class Trainer(RunControl):
         self._position += size
         return self._pool[index]
 
-    def _discriminator_step(self, real: torch.Tensor, keep_fake: bool = True) -> Dict[str, float]:
-        """One update of D; returns its metrics and, if ``keep_fake``, leaves G(z) for G's step."""
+    def _discriminator_step(self, real: torch.Tensor, keep_fake: bool = True,
+                            measure_norm: bool = True) -> Dict[str, float]:
+        """One update of D; returns its metrics and, if ``keep_fake``, leaves G(z) for G's step.
+        D's gradient norm is measured when ``measure_norm`` and the step is due one (NaN else)."""
+        measure = measure_norm and self.config.track_grad_norm and self._norms_due
         z = self.noise(len(real))
         if keep_fake:
             fake = self.generator(z)
@@ -478,7 +484,7 @@ class Trainer(RunControl):
                                          self.from_logits)
                 d_fake = _as_probability(seen["fake"] if "fake" in seen else
                                          self.discriminator(fake_input), self.from_logits)
-            d_grad = _grad_norm(self._tensors("d")) if self.config.track_grad_norm else math.nan
+            d_grad = _grad_norm(self._tensors("d")) if measure else math.nan
         else:
             d_real_out = self.discriminator(real)
             d_fake_out = self.discriminator(fake.detach())
@@ -486,7 +492,7 @@ class Trainer(RunControl):
                                       self.from_logits, self.rng)
             self.d_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            d_grad = _grad_norm(self._tensors("d")) if self.config.track_grad_norm else math.nan
+            d_grad = _grad_norm(self._tensors("d")) if measure else math.nan
             self.d_optimizer.step()
             d_loss = loss.item()
             d_real = _as_probability(d_real_out.detach(), self.from_logits)
@@ -524,7 +530,8 @@ class Trainer(RunControl):
             self.g_optimizer.step()
             g_loss = loss.item()
         self._last_fake = None
-        g_grad = _grad_norm(self._tensors("g")) if self.config.track_grad_norm else math.nan
+        g_grad = (_grad_norm(self._tensors("g")) if self.config.track_grad_norm and self._norms_due
+                  else math.nan)
         return {"g_loss": g_loss, "g_grad_norm": g_grad}
 
     def discriminator_step(self) -> Dict[str, float]:
@@ -552,7 +559,8 @@ class Trainer(RunControl):
         for k in range(self.config.d_steps):
             last = k == self.config.d_steps - 1
             record = self._discriminator_step(self.next_batch(),
-                                              keep_fake=builtin_generator_step and last)
+                                              keep_fake=builtin_generator_step and last,
+                                              measure_norm=last)  # the record is the last's
         record.update(self._generator_step())
         self.step += 1
         self._update_average()
@@ -769,6 +777,9 @@ class FitRun:
         #: wall-clock end of a graded run (``math.inf``: no cap, and no clock read per step)
         self.deadline = time.monotonic() + grading_seconds() if seconds_cap else math.inf
         self.every = trainer.config.snapshot_every
+        # gradient norms on step 1 and every grad_norm_every-th step (by step number, so a
+        # resumed run records them where an uninterrupted one does)
+        self.norm_every = trainer.config.grad_norm_every
         trainer.clear_stop()
         trainer.generator.train()
         trainer.discriminator.train()
@@ -814,6 +825,8 @@ class FitRun:
             return False
         if self.picker is not None:
             self.picker.tick()
+        number = trainer.step + 1
+        trainer._norms_due = number % self.norm_every == 0 or number == 1
         record = trainer.train_step()
         trainer.history.append(trainer.step, record)
         for callback in trainer.callbacks:
@@ -829,6 +842,7 @@ class FitRun:
         self._closed = True
         trainer = self.trainer
         trainer._fit_tensors = None
+        trainer._norms_due = True  # steps outside a fit measure every time
         try:
             _restore_groups(self._foreach_groups)  # the optimizers as they were given
             if self.picker is not None:

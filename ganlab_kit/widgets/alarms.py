@@ -221,6 +221,7 @@ class AlarmMonitor:
         self._collapse_streak = 0
         self._accuracy = RollingMean(overpowering_steps)
         self._gradient = RollingMean(vanishing_steps)
+        self._last_gradient = math.nan  # the latest measured norm (a fit measures every k steps)
         self._class_histogram = class_histogram if callable(class_histogram) else None
         self._classifier_failed = class_histogram is False
         self.alarms: Dict[str, Alarm] = {}
@@ -264,7 +265,12 @@ class AlarmMonitor:
                 f"D is overpowering G: D's accuracy averaged {mean:.1%} over the last "
                 f"{self._accuracy.size} steps, so G gets little signal. Try a lower d_lr, "
                 "label smoothing, or fewer D steps.")
-        self._gradient.add(float(record.get("g_grad_norm", math.nan)))
+        norm = float(record.get("g_grad_norm", math.nan))
+        if math.isfinite(norm):
+            self._last_gradient = norm
+        # the torch Trainer measures norms every grad_norm_every steps (NaN between): the
+        # latest measured one stands for the steps between, so the window still spans steps
+        self._gradient.add(self._last_gradient)
         if self._gradient.full:
             mean = self._gradient.mean
             self._set(
