@@ -38,6 +38,11 @@ def wait_until():
     return _wait_until
 
 
+# The PyTorch lab's graded course, shared by tests/test_grading_nbgrader.py and
+# tests/test_autograde.py: registered here once, so both get the one session-scoped course.
+from pytorch_e2e import pytorch_graded  # noqa: E402,F401
+
+
 # ----------------------------------------------------------------------------------------------
 # The CI schedule (issue 24). `make test` runs `pytest -n 2 --dist loadgroup`: xdist hands its two
 # workers work units (an xdist group, whose tests share a course built once, or a single test)
@@ -51,8 +56,9 @@ def wait_until():
 #: rough seconds of the heavy units in a fresh-clone CI on 2 cores: an xdist group, all its
 #: tests; a test module, its longest test. A `-n 2` run prints the measured ones at its end.
 UNIT_SECONDS = {   # the fresh-clone run of 21:08 on 7 Dec (loaded: 2,330 s per worker), times 0.7
-    "nbgrader_keras_gan": 220, "nbgrader-failure-modes": 215, "nbgrader": 205, "course-roundtrip": 185,
-    "autograde": 170, "nbgrader-dcgan": 135, "nbgrader-playground": 90, "nbgrader-gan-2d": 55, "keras": 65,
+    "nbgrader_keras_gan": 220, "nbgrader-failure-modes": 215, "course-roundtrip": 185,
+    # tests/test_autograde.py's real grading joined the PyTorch e2e group (it reads that course)
+    "nbgrader": 275, "nbgrader-dcgan": 135, "nbgrader-playground": 90, "nbgrader-gan-2d": 55, "keras": 65,
     "tests/test_browser_keras_lab.py": 120, "tests/test_bank_failure_modes.py": 105,
     "tests/test_lab_keras_gan.py": 100, "tests/test_browser_failure_modes.py": 70,
     "tests/test_browser_playground.py": 65, "tests/test_browser_lab.py": 65, "tests/test_browser_dcgan.py": 55,

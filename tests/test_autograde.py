@@ -3,9 +3,10 @@
 The first tests use a tiny synthetic course whose submissions can never reach a kernel
 (corrupt or missing notebooks), so they run in a second: statuses, the ledger, resume,
 the writer's transaction. The rest grade the PyTorch GAN lab for real, once per course
-(session-scoped fixtures, one xdist group): honest, corrupt and crashing submissions
-with 2 workers, an interrupted serial run and its resume, a Dask LocalCluster run, and
-plain `nbgrader autograde` recording the same rows as the writer.
+(session-scoped fixtures, in the xdist group of the lab's end-to-end tests, whose course
+they read: tests/pytorch_e2e.py): honest, corrupt and crashing submissions with 2 workers,
+an interrupted serial run and its resume, a Dask LocalCluster run, and plain `nbgrader
+autograde` recording the same rows as the writer.
 """
 import json
 import os
@@ -334,102 +335,62 @@ def test_grading_facts_come_from_the_notebook_metadata(tmp_path):
 # ---------------------------------------------------------------------------- real grading
 ASSIGNMENT = "pytorch_gan"
 HONEST = ("reference", "no_zero_grad", "stub")
-BROKEN = ("corrupt", "dead_kernel")
-
-
-def _course_with(root, students, generator=None):
-    """A course of the PyTorch GAN lab with the named demo students (name -> demo submission)."""
-    from ganlab_kit.grading.course import Course, find_repository
-    from ganlab_kit.grading.demo import reference_generator_file
-    from ganlab_kit.grading.notebook import read_notebook, student_copy
-    from ganlab_kit.grading.submissions import answers_of, load_submissions
-
-    repository = find_repository()
-    course = Course.create(root, repository, [ASSIGNMENT], course_id="ganlab-test")
-    course.generate_assignment(ASSIGNMENT)
-    source = read_notebook(course.source_notebook(ASSIGNMENT))
-    release = read_notebook(course.release_notebook(ASSIGNMENT))
-    generator = generator or reference_generator_file(root.parent / "generator.pt")
-    demo = {submission.name: submission for submission in load_submissions(repository.autograder / ASSIGNMENT)}
-    for name, demo_name in students.items():
-        submission = demo[demo_name]
-        notebook = release if submission.stub else student_copy(release, source, answers_of(submission, source))
-        course.add_submission(ASSIGNMENT, name, notebook, {"generator.pt": generator} if submission.generator else {})
-    return course, source, release, generator, demo
-
-
-def _expected(course, demo, students):
-    from ganlab_kit.grading import list_checks
-    from ganlab_kit.grading.demo import expected_points
-
-    cells = course.grade_cells(ASSIGNMENT)
-    catalogue = {cell.part: list_checks(cell.part, course.repository.autograder) for cell in cells if cell.autograded}
-    return {name: expected_points(demo[demo_name], cells, catalogue) for name, demo_name in students.items()}
+BROKEN = ("corrupt", "crasher")   # a notebook that is not JSON; one whose kernel dies (os._exit, segfault)
 
 
 @pytest.fixture(scope="session")
-def parallel(tmp_path_factory):
-    """The reference, a mistake, the stub, a corrupt notebook and one whose kernel dies, autograded
-    with 2 workers through Course.autograde."""
-    from ganlab_kit.grading.notebook import find_cell, solution_text, student_copy
-
-    root = tmp_path_factory.mktemp("autograde")
-    course, source, release, generator, demo = _course_with(root / "course", {name: name for name in HONEST})
-    folder = course.add_submission(ASSIGNMENT, "corrupt", release)
-    (folder / f"{ASSIGNMENT}.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "unfinished')
-    dying = solution_text(find_cell(source, "noise_answer")) + "\nimport os\nos._exit(1)\n"
-    course.add_submission(ASSIGNMENT, "dead_kernel",
-                          student_copy(release, source, {"noise_answer": dying}),
-                          {"generator.pt": generator})
-    seconds = course.autograde(ASSIGNMENT, workers=2, force=False)
-    report = course.autograde_report
-    scores = {name: course.scores(ASSIGNMENT, name) for name in HONEST + BROKEN}
-    rows = _gradebook_rows(course.root, ASSIGNMENT, "ganlab-test")
-    return {"course": course, "report": report, "seconds": seconds, "scores": scores, "rows": rows,
-            "expected": _expected(course, demo, {name: name for name in HONEST}), "root": root,
-            "generator": generator}
-
-
+def parallel(pytorch_graded):
+    """The PyTorch lab's end-to-end course (tests/pytorch_e2e.py, shared with the lab's end-to-end
+    tests rather than graded twice) as Course.autograde left it: the honest demo students graded
+    with 2 workers, then, with 2 workers, the hostile bank with the corrupt notebook and the
+    crasher, whose kernel dies (os._exit, a segfault) in cells of its own."""
+    course = pytorch_graded["course"]
+    reports = {**{name: pytorch_graded["honest_report"] for name in HONEST},
+               **{name: pytorch_graded["hostile_report"] for name in BROKEN}}
+    return {"course": course, "report_of": reports, "seconds": pytorch_graded["seconds"],
+            "scores": pytorch_graded["scores"], "rows": _gradebook_rows(course.root, ASSIGNMENT, "ganlab-test"),
+            "expected": pytorch_graded["expected"], "root": pytorch_graded["root"], "csv": pytorch_graded["csv"],
+            "students": course.students(ASSIGNMENT)}
 
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xdist_group("autograde")
+@pytest.mark.xdist_group("nbgrader")
 @pytest.mark.parametrize("student", HONEST)
 def test_parallel_scores_are_the_expected_ones(parallel, student):
-    """Graded 2 at a time beside broken submissions, does each honest student get exactly the points
-    its mistakes leave, and status ok (or not isolated, where the sandbox is unavailable)?"""
+    """Graded 2 at a time, does each honest student get exactly the points its mistakes leave, in the
+    gradebook and the status table, and status ok (or not isolated, where the sandbox is unavailable)?"""
     scores = parallel["scores"][student]
     expected = parallel["expected"][student]
     assert {grade_id: scores[grade_id] for grade_id in expected} == expected
-    assert parallel["report"].row(student).status in (STATUS_OK, STATUS_NOT_ISOLATED)
-    assert parallel["report"].row(student).points == sum(expected.values())
+    row = parallel["report_of"][student].row(student)
+    assert row.status in (STATUS_OK, STATUS_NOT_ISOLATED)
+    assert row.points == sum(expected.values())
 
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xdist_group("autograde")
+@pytest.mark.xdist_group("nbgrader")
 def test_broken_submissions_get_clear_statuses(parallel):
     """Do the corrupt notebook and the one whose kernel dies get a status line saying what happened,
-    without stopping the class (Course.autograde returned, seconds for all five)?"""
-    report = parallel["report"]
-    corrupt = report.row("corrupt")
+    without stopping the class (Course.autograde returned, seconds for every student)?"""
+    corrupt = parallel["report_of"]["corrupt"].row("corrupt")
     assert corrupt.status == STATUS_ERROR and "not valid JSON" in corrupt.reason
     assert parallel["scores"]["corrupt"] == {grade_id: 0.0 for grade_id in parallel["scores"]["corrupt"]}
-    dead = report.row("dead_kernel")
+    dead = parallel["report_of"]["crasher"].row("crasher")
     assert "kernel" in dead.note().lower() and "die" in dead.note().lower(), dead.note()
-    assert set(parallel["seconds"]) == set(HONEST + BROKEN)
+    assert set(parallel["seconds"]) == set(parallel["students"]) >= set(HONEST + BROKEN)
     assert all(0 <= seconds < 600 for seconds in parallel["seconds"].values())
 
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xdist_group("autograde")
+@pytest.mark.xdist_group("nbgrader")
 def test_gradebook_holds_every_student(parallel):
     """Does the one gradebook hold every student's submission with its timestamp, and an autograded
     notebook for each honest student?"""
     rows = parallel["rows"]
-    assert set(rows) == set(HONEST + BROKEN)
+    assert set(rows) == set(parallel["students"]) >= set(HONEST + BROKEN)
     assert {str(timestamp) for timestamp, *_ in rows.values()} == {TIMESTAMP}
     course = parallel["course"]
     for student in HONEST:
@@ -439,27 +400,27 @@ def test_gradebook_holds_every_student(parallel):
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xdist_group("autograde")
+@pytest.mark.xdist_group("nbgrader")
 def test_feedback_and_export_work_afterwards(parallel):
-    """Do `nbgrader generate_feedback` and `nbgrader export` work on the result as after a plain
-    `nbgrader autograde`: a feedback page per graded student, the recorded points in the CSV?"""
+    """Did `nbgrader generate_feedback` and `nbgrader export` (run by the course's fixture) work on the
+    result as after a plain `nbgrader autograde`: a feedback page per graded student, the recorded
+    points in the CSV?"""
     import csv
 
     course = parallel["course"]
-    course.generate_feedback(ASSIGNMENT)
-    for student in HONEST:
+    for student in HONEST + ("crasher",):
         assert course.feedback_file(ASSIGNMENT, student).is_file()
-    with open(course.export_csv(), newline="") as handle:
+    with open(parallel["csv"], newline="") as handle:
         exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(handle)}
-    assert set(exported) == set(HONEST + BROKEN)
-    for student in HONEST:
-        assert exported[student] == parallel["report"].row(student).points
+    assert set(exported) == set(parallel["students"])
+    for student in HONEST + ("crasher",):
+        assert exported[student] == parallel["report_of"][student].row(student).points
     assert exported["corrupt"] == 0
 
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xdist_group("autograde")
+@pytest.mark.xdist_group("nbgrader")
 def test_rerun_skips_everyone(parallel, capsys):
     """Does running `ganlab autograde` again skip every recorded student, change no grade and no
     autograded file, and still print the whole status table?"""
@@ -468,10 +429,10 @@ def test_rerun_skips_everyone(parallel, capsys):
     written = notebook.stat().st_mtime_ns
     assert main(["autograde", ASSIGNMENT, "--course-dir", str(course.root), "--workers", "2"]) == 0
     out = capsys.readouterr().out
-    for student in HONEST + BROKEN:
+    for student in parallel["students"]:
         line = next(line for line in out.splitlines() if line.startswith(student + " "))
         assert "already graded" in line
-    assert "5 already graded" in out
+    assert f"{len(parallel['students'])} already graded" in out
     assert _gradebook_rows(course.root, ASSIGNMENT, "ganlab-test") == parallel["rows"]
     assert notebook.stat().st_mtime_ns == written
 
@@ -555,7 +516,7 @@ def interrupted(parallel):
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xdist_group("autograde")
+@pytest.mark.xdist_group("nbgrader")
 def test_ctrl_c_keeps_what_was_recorded(interrupted):
     """Stopped with Ctrl-C after the first student, does the command exit 130 with the table, keep the
     first student recorded whole, leave no trace of the second, and stop its nbgrader?"""
@@ -569,7 +530,7 @@ def test_ctrl_c_keeps_what_was_recorded(interrupted):
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xdist_group("autograde")
+@pytest.mark.xdist_group("nbgrader")
 def test_resumed_run_on_dask_grades_the_rest(interrupted, parallel):
     """Run again with --scheduler (a Dask LocalCluster), does the command skip the recorded student,
     grade the other on the cluster with the one writer recording it, and give both exactly the points
@@ -588,7 +549,7 @@ def test_resumed_run_on_dask_grades_the_rest(interrupted, parallel):
 
 @pytest.mark.grading
 @pytest.mark.slow
-@pytest.mark.xdist_group("autograde")
+@pytest.mark.xdist_group("nbgrader")
 def test_plain_nbgrader_records_the_same_rows(interrupted):
     """Does plain `nbgrader autograde` (the shipped config) still work on the course, and record
     exactly the rows the writer recorded: auto scores, review flags, comments, timestamp, penalty?"""
