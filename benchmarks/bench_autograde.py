@@ -37,6 +37,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Dict, List
@@ -69,6 +70,17 @@ def build_course(repository, root: Path, lab: str, students: int, copies: int):
     course.generate_assignment(lab)
     submissions = load_submissions(repository.autograder / lab)[:students or None]
     hand_in(course, lab, submissions)
+    # what the demo's table expects of each student (its copies alike): the bench checks its points
+    from ganlab_kit.grading.bridge import list_checks
+    from ganlab_kit.grading.demo import expected_points
+
+    cells = course.grade_cells(lab)
+    catalogue = {cell.part: list_checks(cell.part, repository.autograder) for cell in cells if cell.autograded}
+    course.expected = {}
+    for submission in submissions:
+        total = sum(expected_points(submission, cells, catalogue).values())
+        course.expected.update({submission.name: total, **{f"{submission.name}_{copy}": total
+                                                           for copy in range(1, copies)}})
     for copy in range(1, copies):
         for submission in submissions:
             source = course.root / "submitted" / submission.name / lab
@@ -112,6 +124,75 @@ def plain_run(course, lab: str, students: List[str]) -> Dict[str, object]:
     return {"wall": exited - launched, "stages": per_student, "count": len(lines)}
 
 
+class CpuSampler:
+    """CPU seconds of this process's descendants by kind (kernel, checker, nbgrader worker), read
+    from /proc every ``interval`` s while the block runs (Linux only; nothing elsewhere). A
+    process's last fraction of an interval before it exits is missed: a slight undercount."""
+
+    KINDS = (("ipykernel", "kernels (bwrap, Python: start, imports, cells, answers)"),
+             ("grading.checker", "checkers (template and forks)"),
+             ("_autograde_worker", "nbgrader workers"))
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.seen: Dict[tuple, tuple] = {}   # (pid, start time) -> (CPU s, kind)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __enter__(self) -> "CpuSampler":
+        self._self_start = time.process_time()
+        if os.path.isdir("/proc/self"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.self_seconds = time.process_time() - self._self_start
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _descendants(self) -> List[int]:
+        children: Dict[int, List[int]] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat") as stat:
+                        parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                children.setdefault(parent, []).append(int(name))
+        found, todo = [], [os.getpid()]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child)
+        return found
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid in self._descendants():
+                try:
+                    with open(f"/proc/{pid}/stat") as stat:
+                        fields = stat.read().rsplit(")", 1)[1].split()
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                        command = cmdline.read().decode(errors="replace")
+                except (OSError, IndexError):
+                    continue
+                seconds = (int(fields[11]) + int(fields[12])) / self._tick
+                kind = next((label for key, label in self.KINDS if key in command), "other")
+                key = (pid, fields[19])
+                if seconds >= self.seen.get(key, (0.0, ""))[0]:
+                    self.seen[key] = (seconds, kind)
+
+    def per_kind(self) -> Dict[str, float]:
+        totals: Dict[str, float] = {}
+        for seconds, kind in self.seen.values():
+            totals[kind] = totals.get(kind, 0.0) + seconds
+        totals["the writer (this process: scratch courses, recording)"] = self.self_seconds
+        return totals
+
+
 def median_stages(rows: List[Dict[str, float]]) -> Dict[str, float]:
     names = {name for row in rows for name in row}
     return {name: statistics.median(row.get(name, 0.0) for row in rows) for name in names}
@@ -147,12 +228,18 @@ def lab_run(repository, scratch: Path, lab: str, args) -> Dict[str, object]:
     kit_wall = time.perf_counter() - started
     report = course.autograde_report
     kit_points = {row.student: row.points for row in report.rows}
+    wrong = {student: (points, course.expected.get(student)) for student, points in kit_points.items()
+             if course.expected.get(student) is None or abs(points - course.expected[student]) > 1e-6}
+    print("  points as in the demo's table: " + ("yes, every student" if not wrong else "NO: " + ", ".join(
+        f"{student} {points:g} (expected {expected})" for student, (points, expected) in sorted(wrong.items()))),
+        flush=True)
     statuses = sorted(set(report.statuses().values()))
     kit_stages = median_stages(list(report.stages.values()))
     parallel_wall = None
     if args.workers > 1:
         started = time.perf_counter()
-        course.autograde(lab, workers=args.workers, force=True)
+        with CpuSampler() as cpu:
+            course.autograde(lab, workers=args.workers, force=True)
         parallel_wall = time.perf_counter() - started
         same = all(course.autograde_report.row(student).points == points for student, points in kit_points.items())
         if not same:
@@ -192,6 +279,16 @@ def lab_run(repository, scratch: Path, lab: str, args) -> Dict[str, object]:
         print(f"  {args.workers} workers: {parallel_wall:.1f} s for {len(students)} "
               f"({parallel_wall / len(students):.1f} s / submission); speed-up {kit_wall / parallel_wall:.2f}x")
         result.update(parallel=parallel_wall, count=len(students), workers=args.workers)
+        # where the workers' time goes: CPU seconds per submission by process; with as many
+        # workers as cores, the cores' total is the floor of the wall time
+        kinds = cpu.per_kind()
+        total = sum(kinds.values())
+        cores = os.cpu_count() or 1
+        print(f"  CPU s per submission in the {args.workers}-worker run (all processes; with {cores} cores "
+              f"the wall per submission is at least total / {cores} = {total / len(students) / cores:.1f} s):")
+        for kind, seconds in sorted(kinds.items(), key=lambda item: -item[1]):
+            print(f"    {seconds / len(students):6.2f}  {kind}")
+        print(f"    {total / len(students):6.2f}  total")
         if lab not in GOALS and args.workers == 2:
             print(f"  {class_line(parallel_wall, len(students))}")
     return result
@@ -234,8 +331,12 @@ def main() -> int:
         args.workers = max(args.workers, 2)   # and the 100-submission figure with 2 workers
 
     from ganlab_kit.grading.course import find_repository, require_nbgrader
+    from ganlab_kit.grading.provenance import ALLOW_KIT_WEIGHTS_ENV
 
     require_nbgrader()
+    # as in `ganlab demo`: the demo's reference students hand in the kit's shipped weights and runs
+    # on purpose (without this, their parts that read those files score 0 and skip their work)
+    os.environ.setdefault(ALLOW_KIT_WEIGHTS_ENV, "1")
     repository = find_repository(Path(__file__).resolve().parent)
     results = []
     with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as scratch:
