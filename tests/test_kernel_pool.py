@@ -353,3 +353,30 @@ def test_preimports_follow_the_kits_lazy_names_and_submodules():
     assert kernel_pool.preimport_modules(made) == ["ganlab_kit.keras_gan", "ganlab_kit.keras_gan.failure",
                                                    "ganlab_kit.keras_gan._backend", "ganlab_kit.data", "numpy",
                                                    "ganlab_kit.widgets"]
+
+
+def test_the_nbgrader_worker_validates_notebooks_without_the_iri_grammars():
+    """Does the nbgrader worker import jsonschema without building rfc3987_syntax's Lark grammars
+    (1.6 s CPU of its start), while nbformat still accepts a valid notebook and rejects a broken one?"""
+    script = """
+import sys
+from ganlab_kit.grading._autograde_worker import _skip_iri_format_checks
+_skip_iri_format_checks()
+import nbformat, nbgrader.apps
+good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+nbformat.validate(good)
+bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+bad.cells[0]["execution_count"] = "one"
+try:
+    nbformat.validate(bad)
+except nbformat.ValidationError:
+    rejected = True
+else:
+    rejected = False
+print("lark" in sys.modules, "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is not None, rejected)
+"""
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "True"]
