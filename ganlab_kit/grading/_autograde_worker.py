@@ -80,23 +80,11 @@ def _run_one(request: Dict[str, Any]) -> int:
         os.close(saved_err)
 
 
-def _skip_iri_format_checks() -> None:
-    """Import jsonschema (nbformat's validator) without its "iri" format checks. It registers
-    them from ``rfc3987_syntax``, which builds 39 Lark grammars when imported: 1.6 s CPU of
-    this process's start (nbformat + nbgrader 2.7 -> 1.2 s CPU, idle), paid by every worker
-    and every course process of ``ganlab demo``. Nothing this process validates uses an
-    "iri" format (nbformat's schemas are draft 4, which has none); jsonschema leaves out a
-    format checker whose module cannot be imported and accepts such a value unchecked."""
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)   # None: `import rfc3987_syntax` raises ImportError
-
-
 def main() -> int:
     # the writer stops a run with SIGINT, even when it was started with SIGINT ignored
     signal.signal(signal.SIGINT, signal.default_int_handler)
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-    _skip_iri_format_checks()
     # nbgrader's start, once: what `python -m nbgrader` imports, and the kit's preprocessors
     import nbgrader.apps  # noqa: F401
     import nbgrader.converters  # noqa: F401
