@@ -71,11 +71,10 @@ def build_course(repository, root: Path, lab: str, students: int, copies: int):
     submissions = load_submissions(repository.autograder / lab)[:students or None]
     hand_in(course, lab, submissions)
     # what the demo's table expects of each student (its copies alike): the bench checks its points
-    from ganlab_kit.grading.bridge import list_checks
-    from ganlab_kit.grading.demo import expected_points
+    from ganlab_kit.grading.demo import check_catalogue, expected_points
 
     cells = course.grade_cells(lab)
-    catalogue = {cell.part: list_checks(cell.part, repository.autograder) for cell in cells if cell.autograded}
+    catalogue = check_catalogue(cells, repository)
     course.expected = {}
     for submission in submissions:
         total = sum(expected_points(submission, cells, catalogue).values())

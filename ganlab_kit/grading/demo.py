@@ -26,8 +26,8 @@ from .course import (MARKER, Course, GradeCell, Repository, find_repository, ref
 from .notebook import read_notebook, student_copy
 from .submissions import Submission, answers_of, load_submission_module, load_submissions
 
-__all__ = ["DemoRow", "DemoReport", "DemoTimings", "LAB_WEIGHTS", "claim_demo_folder", "expected_points", "hand_in",
-           "reference_generator_file", "reference_files", "run_demo", "run_demos"]
+__all__ = ["DemoRow", "DemoReport", "DemoTimings", "LAB_WEIGHTS", "check_catalogue", "claim_demo_folder",
+           "expected_points", "hand_in", "reference_generator_file", "reference_files", "run_demo", "run_demos"]
 
 DEFAULT_ASSIGNMENT = "pytorch_gan"
 
@@ -61,6 +61,12 @@ def reference_files(repository: Repository, assignment: str, folder: Path) -> Di
     if hook is not None:
         return {name: Path(path) for name, path in hook(folder).items()}
     return {"generator.pt": reference_generator_file(folder / "generator.pt")}
+
+
+def check_catalogue(cells: Sequence[GradeCell], repository: Repository) -> Dict[str, List[tuple]]:
+    """Part -> its hidden checks (:func:`~.bridge.list_checks`) for each autograded cell: what
+    :func:`expected_points` reads."""
+    return {cell.part: list_checks(cell.part, repository.autograder) for cell in cells if cell.autograded}
 
 
 def expected_points(submission: Submission, cells: Sequence[GradeCell],
@@ -281,8 +287,7 @@ def _build_lab(course_dir: Path, repository: Repository, assignment: str,
         hand_in(course, assignment, submissions)
     with timings.phase(assignment, "checks"):   # what each student should get, before grading
         cells = course.grade_cells(assignment)
-        catalogue = {cell.part: list_checks(cell.part, repository.autograder)
-                     for cell in cells if cell.autograded}
+        catalogue = check_catalogue(cells, repository)
     return _DemoLab(assignment, course, list(submissions), cells, catalogue)
 
 
