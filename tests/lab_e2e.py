@@ -15,9 +15,8 @@ import json
 import nbformat
 import pytest
 
-from ganlab_kit.grading import list_checks
 from ganlab_kit.grading.course import Course, find_repository
-from ganlab_kit.grading.demo import expected_points, hand_in
+from ganlab_kit.grading.demo import check_catalogue, expected_points, hand_in
 from ganlab_kit.grading.solutions import generate_solutions
 from ganlab_kit.grading.submissions import load_submissions
 
@@ -36,7 +35,7 @@ def grade_course(root, assignment, students, workers=1):
     course.generate_feedback(assignment)
     csv_path = course.export_csv()
     cells = course.grade_cells(assignment)
-    catalogue = {cell.part: list_checks(cell.part, repository.autograder) for cell in cells if cell.autograded}
+    catalogue = check_catalogue(cells, repository)
     expected = {submission.name: expected_points(submission, cells, catalogue) for submission in submissions}
     return {"course": course, "scores": scores, "expected": expected, "seconds": seconds, "csv": csv_path,
             "cells": cells, "files": files, "root": root, "report": course.autograde_report,

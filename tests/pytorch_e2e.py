@@ -28,9 +28,8 @@ def pytorch_graded(tmp_path_factory):
     and a module-scoped fixture would then be built again."""
     from hostile_bank import CASES, build_notebook
 
-    from ganlab_kit.grading import list_checks
     from ganlab_kit.grading.course import Course, find_repository
-    from ganlab_kit.grading.demo import expected_points, hand_in
+    from ganlab_kit.grading.demo import check_catalogue, expected_points, hand_in
     from ganlab_kit.grading.notebook import read_notebook, student_copy
     from ganlab_kit.grading.submissions import answers_of, load_submissions
 
@@ -75,7 +74,7 @@ def pytorch_graded(tmp_path_factory):
     course.generate_feedback(ASSIGNMENT)
     csv_path = course.export_csv()
     cells = course.grade_cells(ASSIGNMENT)
-    catalogue = {cell.part: list_checks(cell.part, repository.autograder) for cell in cells if cell.autograded}
+    catalogue = check_catalogue(cells, repository)
     expected = {name: expected_points(submissions[name], cells, catalogue) for name in STUDENTS}
     for name, case in hostile.items():
         if case.points == "zero":

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from ganlab_kit.grading import list_checks
 from ganlab_kit.grading.course import find_repository
-from ganlab_kit.grading.demo import expected_points, reference_files
+from ganlab_kit.grading.demo import check_catalogue, expected_points, reference_files
 from ganlab_kit.grading.exchange import STUDENT_CONFIG, open_course
 from ganlab_kit.grading.notebook import read_notebook, student_copy, write_notebook
 from ganlab_kit.grading.provenance import ALLOW_KIT_WEIGHTS_ENV
@@ -204,7 +203,7 @@ def test_grades_and_feedback_reach_the_students(term):
     repository = find_repository()
     reference = {submission.name: submission for submission in load_submissions(repository.autograder / LAB)}
     cells = course.grade_cells(LAB)
-    catalogue = {cell.part: list_checks(cell.part, repository.autograder) for cell in cells if cell.autograded}
+    catalogue = check_catalogue(cells, repository)
     expected = expected_points(reference["reference"], cells, catalogue)
     alice, bob = term["students"]["alice"], term["students"]["bob"]
     scores = {user: course.scores(LAB, user) for user in (alice, bob)}
